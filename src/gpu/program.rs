@@ -1,0 +1,363 @@
+//! Buffers, dispatches and programs: a program is a list of dispatches whose pipelines, bind
+//! groups, parameter buffers and readback buffers are all created once, then run many times
+//! with one command encoder and one submit per run.
+
+use super::{shader::Storage, Gpu};
+use crate::error::{invalid, Error, Result};
+use wgpu::util::DeviceExt;
+
+/// A compute kernel: its WGSL body and the names of its input bindings (see `gpu::shader`).
+#[derive(Debug)]
+pub struct Kernel {
+    /// Name used for labels and the pipeline cache.
+    pub name: &'static str,
+    /// WGSL body (declares `Params` at binding 0 and `main`).
+    pub source: &'static str,
+    /// Input binding names, bound at 2, 3, ... in this order.
+    pub inputs: &'static [&'static str],
+}
+
+/// One dispatch of a kernel over buffers given by index into a program's buffer table.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    /// Label for errors ("conv2a/conv2d").
+    pub label: String,
+    /// Which kernel.
+    pub kernel: &'static Kernel,
+    /// WGSL override constants (static facts of the layer).
+    pub constants: Vec<(&'static str, f64)>,
+    /// Bytes of the kernel's `Params` uniform.
+    pub params: Vec<u8>,
+    /// Workgroup counts.
+    pub workgroups: [u32; 3],
+    /// Index of the output buffer.
+    pub output: usize,
+    /// Indices of the input buffers, in the kernel's binding order.
+    pub inputs: Vec<usize>,
+}
+
+/// A tensor's storage on the device.
+#[derive(Debug)]
+pub struct GpuBuffer {
+    buffer: wgpu::Buffer,
+    len: usize,
+    storage: Storage,
+    label: String,
+}
+
+impl GpuBuffer {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the buffer holds no elements (never, by construction).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How elements are stored.
+    pub fn storage(&self) -> Storage {
+        self.storage
+    }
+
+    /// Bytes allocated.
+    pub fn bytes(&self) -> u64 {
+        self.buffer.size()
+    }
+}
+
+struct Step {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+/// Dispatches ready to run: everything made up front, nothing created per run.
+pub struct Program {
+    label: String,
+    steps: Vec<Step>,
+    /// (staging buffer, element count, storage) per output read back after a run.
+    readback: Vec<(wgpu::Buffer, usize, Storage)>,
+    /// Source buffers for the readback copies.
+    readback_src: Vec<wgpu::Buffer>,
+    _params: Vec<wgpu::Buffer>,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("label", &self.label)
+            .field("dispatches", &self.steps.len())
+            .finish()
+    }
+}
+
+impl Program {
+    /// Number of dispatches per run.
+    pub fn dispatches(&self) -> usize {
+        self.steps.len()
+    }
+}
+
+fn padded_bytes(len: usize, storage: Storage) -> u64 {
+    (len as u64 * storage.bytes_per_element()).div_ceil(4) * 4
+}
+
+fn encode(data: &[f32], storage: Storage) -> Vec<u8> {
+    let mut bytes = match storage {
+        Storage::F32 => bytemuck::cast_slice(data).to_vec(),
+        Storage::F16 | Storage::F16Packed => data
+            .iter()
+            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+            .collect(),
+    };
+    bytes.resize(padded_bytes(data.len(), storage) as usize, 0);
+    bytes
+}
+
+fn decode(bytes: &[u8], len: usize, storage: Storage) -> Vec<f32> {
+    match storage {
+        Storage::F32 => bytes
+            .chunks_exact(4)
+            .take(len)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Storage::F16 | Storage::F16Packed => bytes
+            .chunks_exact(2)
+            .take(len)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+    }
+}
+
+impl Gpu {
+    /// Allocates a buffer for `len` elements; refuses zero elements and sizes over the
+    /// device's storage binding limit.
+    pub fn create_buffer(&self, label: &str, len: usize, storage: Storage) -> Result<GpuBuffer> {
+        if len == 0 {
+            return Err(invalid(label, "zero-sized tensor"));
+        }
+        let bytes = padded_bytes(len, storage);
+        let limit = self.max_binding_bytes().min(self.adapter().max_buffer_size);
+        if bytes > limit {
+            return Err(Error::BufferTooLarge {
+                label: label.to_string(),
+                bytes,
+                limit,
+            });
+        }
+        let buffer = self.scoped(label, || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        })?;
+        Ok(GpuBuffer {
+            buffer,
+            len,
+            storage,
+            label: label.to_string(),
+        })
+    }
+
+    /// Writes host values into `buf` (converted to its storage); the length must match.
+    pub fn write(&self, buf: &GpuBuffer, data: &[f32]) -> Result<()> {
+        if data.len() != buf.len {
+            return Err(invalid(
+                &buf.label,
+                format!("expected {} values, got {}", buf.len, data.len()),
+            ));
+        }
+        self.queue
+            .write_buffer(&buf.buffer, 0, &encode(data, buf.storage));
+        Ok(())
+    }
+
+    /// Fills `buf` with NaN so an element a kernel fails to write cannot pass a comparison.
+    pub fn poison(&self, buf: &GpuBuffer) -> Result<()> {
+        self.write(buf, &vec![f32::NAN; buf.len])
+    }
+
+    /// Creates pipelines, parameter buffers and bind groups for `dispatches` over `buffers`,
+    /// and staging buffers for reading back the buffers listed in `readback`.
+    pub fn program(
+        &self,
+        label: &str,
+        dispatches: &[Dispatch],
+        buffers: &[&GpuBuffer],
+        readback: &[usize],
+    ) -> Result<Program> {
+        let storage = buffers.first().map_or(Storage::F32, |b| b.storage);
+        let mut steps = Vec::with_capacity(dispatches.len());
+        let mut params = Vec::with_capacity(dispatches.len());
+        let max_wg = self.max_workgroups();
+        for d in dispatches {
+            if d.workgroups.iter().any(|&w| w > max_wg) {
+                return Err(invalid(
+                    &d.label,
+                    format!(
+                        "needs {:?} workgroups, the device allows {max_wg} per dimension",
+                        d.workgroups
+                    ),
+                ));
+            }
+            if d.inputs.len() != d.kernel.inputs.len() {
+                return Err(invalid(
+                    &d.label,
+                    format!(
+                        "kernel {} takes {} inputs, got {}",
+                        d.kernel.name,
+                        d.kernel.inputs.len(),
+                        d.inputs.len()
+                    ),
+                ));
+            }
+            let get = |i: usize| {
+                buffers
+                    .get(i)
+                    .copied()
+                    .ok_or_else(|| invalid(&d.label, format!("no buffer {i} in the program")))
+            };
+            let out = get(d.output)?;
+            let ins = d
+                .inputs
+                .iter()
+                .map(|&i| get(i))
+                .collect::<Result<Vec<_>>>()?;
+            if ins.iter().chain([&out]).any(|b| b.storage != storage) {
+                return Err(invalid(&d.label, "buffers of mixed precision"));
+            }
+            let pipeline = self.pipeline(d.kernel, storage, &d.constants)?;
+            let (bind_group, param_buf) = self.scoped(&d.label, || {
+                // Uniform structs are sized in multiples of 16 bytes in WGSL.
+                let mut bytes = d.params.clone();
+                bytes.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
+                let param_buf = self
+                    .device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some(&d.label),
+                        contents: &bytes,
+                        usage: wgpu::BufferUsages::UNIFORM,
+                    });
+                let mut entries = vec![
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: param_buf.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: out.buffer.as_entire_binding(),
+                    },
+                ];
+                for (i, b) in ins.iter().enumerate() {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: i as u32 + 2,
+                        resource: b.buffer.as_entire_binding(),
+                    });
+                }
+                let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(&d.label),
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                });
+                (bind_group, param_buf)
+            })?;
+            params.push(param_buf);
+            steps.push(Step {
+                pipeline,
+                bind_group,
+                workgroups: d.workgroups,
+            });
+        }
+        let mut staging = Vec::new();
+        let mut sources = Vec::new();
+        for &i in readback {
+            let b = buffers
+                .get(i)
+                .ok_or_else(|| invalid(label, format!("no buffer {i} to read back")))?;
+            let s = self.scoped(label, || {
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&format!("{}/readback", b.label)),
+                    size: b.bytes(),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })?;
+            staging.push((s, b.len, b.storage));
+            sources.push(b.buffer.clone());
+        }
+        Ok(Program {
+            label: label.to_string(),
+            steps,
+            readback: staging,
+            readback_src: sources,
+            _params: params,
+        })
+    }
+
+    /// Runs `program` once: writes `inputs` (buffer, values), records every dispatch and the
+    /// readback copies in one encoder, submits once, waits, and returns the read-back values.
+    ///
+    /// Runs on one device are serialized by a lock held from the first write to the last read,
+    /// so a program (and the buffers it shares between runs) can be run from many threads.
+    pub fn run(&self, program: &Program, inputs: &[(&GpuBuffer, &[f32])]) -> Result<Vec<Vec<f32>>> {
+        let _guard = self.submit_lock.lock().map_err(|_| {
+            Error::DeviceLost("a previous run panicked while holding the device".into())
+        })?;
+        self.check_health(&program.label)?;
+        let submission = self.scoped(&program.label, || -> Result<wgpu::SubmissionIndex> {
+            for (buf, data) in inputs {
+                self.write(buf, data)?;
+            }
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some(&program.label),
+                });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(&program.label),
+                    timestamp_writes: None,
+                });
+                for s in &program.steps {
+                    pass.set_pipeline(&s.pipeline);
+                    pass.set_bind_group(0, &s.bind_group, &[]);
+                    let [x, y, z] = s.workgroups;
+                    pass.dispatch_workgroups(x, y, z);
+                }
+            }
+            for ((dst, _, _), src) in program.readback.iter().zip(&program.readback_src) {
+                encoder.copy_buffer_to_buffer(src, 0, dst, 0, dst.size());
+            }
+            Ok(self.queue.submit(Some(encoder.finish())))
+        })??;
+        for (dst, _, _) in &program.readback {
+            dst.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+        }
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(submission),
+                timeout: None,
+            })
+            .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        self.check_health(&program.label)?;
+        let mut out = Vec::with_capacity(program.readback.len());
+        for (dst, len, storage) in &program.readback {
+            let values = {
+                let view = dst.slice(..).get_mapped_range().map_err(|e| Error::Gpu {
+                    label: program.label.clone(),
+                    message: e.to_string(),
+                })?;
+                decode(&view, *len, *storage)
+            };
+            dst.unmap();
+            out.push(values);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,109 @@
+//! Assembles a kernel's WGSL for a storage precision.
+//!
+//! Every kernel in shaders/ is written once against a small generated preamble:
+//! - `E`: the element type loads return (f16 with native f16 storage, else f32);
+//! - `load_<input>(i) -> E` for each input binding and `store_y(i, v: f32)` for the output;
+//! - `flat_id(...)`: the invocation's index in a 1-D grid spread over two dispatch dimensions.
+//!
+//! The binding order is the same in every shader: 0 = the kernel's `Params` uniform (declared in
+//! the kernel file), 1 = the output `y`, 2.. = the inputs in the order the [`Kernel`] lists them.
+
+use super::Kernel;
+
+/// How tensor elements are stored in GPU buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Storage {
+    /// One f32 per element.
+    F32,
+    /// One f16 per element, read as f16 (needs SHADER_F16): f16 multiplies, f32 accumulation.
+    F16,
+    /// Two f16 per u32 for adapters without SHADER_F16: unpacked to f32 on load, arithmetic in
+    /// f32, packed on store (each store updates its own half-word atomically).
+    F16Packed,
+}
+
+impl Storage {
+    /// Bytes per element.
+    pub fn bytes_per_element(self) -> u64 {
+        match self {
+            Storage::F32 => 4,
+            Storage::F16 | Storage::F16Packed => 2,
+        }
+    }
+}
+
+fn header(storage: Storage) -> &'static str {
+    match storage {
+        Storage::F32 => "alias E = f32;\n",
+        Storage::F16 => "enable f16;\nalias E = f16;\n",
+        Storage::F16Packed => "alias E = f32;\n",
+    }
+}
+
+fn output(name: &str, storage: Storage) -> String {
+    match storage {
+        Storage::F32 => format!(
+            "@group(0) @binding(1) var<storage, read_write> {name}: array<f32>;\n\
+             fn store_{name}(i: u32, v: f32) {{ {name}[i] = v; }}\n"
+        ),
+        Storage::F16 => format!(
+            "@group(0) @binding(1) var<storage, read_write> {name}: array<f16>;\n\
+             fn store_{name}(i: u32, v: f32) {{ {name}[i] = f16(v); }}\n"
+        ),
+        // Two invocations may own the two halves of one word: each clears and sets only its
+        // own half with atomic read-modify-writes, so the order between them does not matter.
+        Storage::F16Packed => format!(
+            "@group(0) @binding(1) var<storage, read_write> {name}: array<atomic<u32>>;\n\
+             fn store_{name}(i: u32, v: f32) {{\n\
+             \x20 let s = (i & 1u) * 16u;\n\
+             \x20 let bits = (pack2x16float(vec2<f32>(v, 0.0)) & 0xffffu) << s;\n\
+             \x20 atomicAnd(&{name}[i >> 1u], ~(0xffffu << s));\n\
+             \x20 atomicOr(&{name}[i >> 1u], bits);\n\
+             }}\n"
+        ),
+    }
+}
+
+fn input(binding: usize, name: &str, storage: Storage) -> String {
+    match storage {
+        Storage::F32 => format!(
+            "@group(0) @binding({binding}) var<storage, read> {name}: array<f32>;\n\
+             fn load_{name}(i: u32) -> E {{ return {name}[i]; }}\n"
+        ),
+        Storage::F16 => format!(
+            "@group(0) @binding({binding}) var<storage, read> {name}: array<f16>;\n\
+             fn load_{name}(i: u32) -> E {{ return {name}[i]; }}\n"
+        ),
+        Storage::F16Packed => format!(
+            "@group(0) @binding({binding}) var<storage, read> {name}: array<u32>;\n\
+             fn load_{name}(i: u32) -> E {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}\n"
+        ),
+    }
+}
+
+const COMMON: &str = "
+const WG: u32 = 64u;
+// The invocation's index in a 1-D grid of WG-wide workgroups laid out over x and y, so grids
+// larger than the per-dimension workgroup limit still fit.
+fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+// Fused activation: 0 none, 1 relu, 2 relu6.
+fn activate(v: f32, act: u32) -> f32 {
+  if (act == 1u) { return max(v, 0.0); }
+  if (act == 2u) { return clamp(v, 0.0, 6.0); }
+  return v;
+}
+";
+
+/// The full WGSL of `kernel` for `storage`.
+pub(crate) fn assemble(kernel: &Kernel, storage: Storage) -> String {
+    let mut s = String::from(header(storage));
+    s.push_str(COMMON);
+    s.push_str(&output("y", storage));
+    for (i, name) in kernel.inputs.iter().enumerate() {
+        s.push_str(&input(i + 2, name, storage));
+    }
+    s.push_str(kernel.source);
+    s
+}

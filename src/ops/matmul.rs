@@ -1,0 +1,100 @@
+//! The matrix-multiply kernel behind pointwise (1x1) convolutions and linear layers:
+//! `C[b, g] = act(A[g] * B[b, g] + bias[g])` with strided B and C (`shaders/matmul.wgsl`).
+//!
+//! # Shapes
+//! A (weights) `[groups * M, K]`, bias `[groups * M]`, B and C addressed by strides.
+
+use super::{u32_of, Activation};
+use crate::error::{invalid, Result};
+use crate::gpu::{Dispatch, Kernel};
+
+/// The matmul kernel.
+pub static KERNEL: Kernel = Kernel {
+    name: "matmul",
+    source: include_str!("../../shaders/matmul.wgsl"),
+    inputs: &["x", "w", "b"],
+};
+
+/// Output tile edge of one workgroup.
+const TILE: usize = 32;
+
+/// A batched, grouped matrix multiply.
+#[derive(Debug, Clone)]
+pub struct MatmulParams {
+    /// Rows of A and C per group.
+    pub m: usize,
+    /// Columns of B and C.
+    pub n: usize,
+    /// Columns of A, rows of B.
+    pub k: usize,
+    /// Groups (block-diagonal A).
+    pub groups: usize,
+    /// Independent batches sharing A.
+    pub batches: usize,
+    /// B strides `[batch, group, k, n]` in elements.
+    pub b_strides: [usize; 4],
+    /// C strides `[batch, group, m, n]` in elements.
+    pub c_strides: [usize; 4],
+    /// Activation after the bias.
+    pub activation: Activation,
+}
+
+/// Mirrors `Params` in shaders/matmul.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MatmulUniform {
+    m: u32,
+    n: u32,
+    k: u32,
+    groups: u32,
+    sb: [u32; 4],
+    sc: [u32; 4],
+    act: u32,
+}
+
+impl MatmulParams {
+    /// The one dispatch computing C (buffer `y`) from B (`x`), A (`w`) and the bias (`b`).
+    pub fn dispatches(
+        &self,
+        label: &str,
+        y: usize,
+        x: usize,
+        w: usize,
+        b: usize,
+    ) -> Result<Dispatch> {
+        if self.m == 0 || self.n == 0 || self.k == 0 || self.groups == 0 || self.batches == 0 {
+            return Err(invalid(label, format!("empty matrix multiply {self:?}")));
+        }
+        let u = |what: &str, v: usize| u32_of(label, what, v);
+        let strides = |s: [usize; 4]| -> Result<[u32; 4]> {
+            Ok([
+                u("stride", s[0])?,
+                u("stride", s[1])?,
+                u("stride", s[2])?,
+                u("stride", s[3])?,
+            ])
+        };
+        let params = MatmulUniform {
+            m: u("m", self.m)?,
+            n: u("n", self.n)?,
+            k: u("k", self.k)?,
+            groups: u("groups", self.groups)?,
+            sb: strides(self.b_strides)?,
+            sc: strides(self.c_strides)?,
+            act: self.activation.code(),
+        };
+        Ok(Dispatch {
+            label: label.to_string(),
+            kernel: &KERNEL,
+            constants: vec![],
+            params: bytemuck::bytes_of(&params).to_vec(),
+            workgroups: [
+                u("column tiles", self.n.div_ceil(TILE))?,
+                u("row tiles", self.m.div_ceil(TILE))?,
+                u("batches x groups", self.batches * self.groups)?,
+            ],
+            output: y,
+            inputs: vec![x, w, b],
+        })
+    }
+}

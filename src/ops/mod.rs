@@ -1,0 +1,134 @@
+//! The ops: for each, a params struct that owns its shape arithmetic and the dispatches that
+//! run it on the GPU (`shaders/<op>.wgsl`). The params structs know nothing about wgpu; the
+//! CPU reference (`crate::reference`) uses the same structs.
+
+pub mod add;
+pub mod batch_norm;
+pub mod concat;
+pub mod conv2d;
+pub mod flatten;
+pub mod global_avg_pool;
+pub mod linear;
+pub mod matmul;
+pub mod pool;
+pub mod softmax;
+
+use crate::error::{invalid, Result};
+use crate::gpu::{Dispatch, Gpu};
+use crate::{Precision, Tensor};
+
+/// An activation fused into the store of a conv, linear, add or batch norm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Activation {
+    /// Identity.
+    #[default]
+    None,
+    /// max(x, 0).
+    Relu,
+    /// min(max(x, 0), 6).
+    Relu6,
+}
+
+impl Activation {
+    /// The code the shaders' `activate()` understands.
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Activation::None => 0,
+            Activation::Relu => 1,
+            Activation::Relu6 => 2,
+        }
+    }
+
+    /// Applies the activation on the host (the reference).
+    pub fn apply(self, v: f64) -> f64 {
+        match self {
+            Activation::None => v,
+            Activation::Relu => v.max(0.0),
+            Activation::Relu6 => v.clamp(0.0, 6.0),
+        }
+    }
+
+    /// Parses `none | relu | relu6`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "none" | "" => Some(Self::None),
+            "relu" => Some(Self::Relu),
+            "relu6" => Some(Self::Relu6),
+            _ => None,
+        }
+    }
+}
+
+/// Workgroups of a 1-D kernel over `invocations` threads (64 per workgroup), spread over x and
+/// y so the grid stays under the per-dimension limit (65535 on every adapter).
+pub(crate) fn grid(invocations: usize) -> [u32; 3] {
+    let groups = invocations.div_ceil(64).max(1);
+    let x = groups.min(32768);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+/// Converts a host size to the u32 the shaders index with, refusing what does not fit.
+pub(crate) fn u32_of(op: &str, what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| invalid(op, format!("{what} = {v} does not fit in 32 bits")))
+}
+
+/// Checks that `shape` is 4-D NCHW with no zero dimension.
+pub(crate) fn nchw(op: &str, shape: &[usize]) -> Result<[usize; 4]> {
+    match *shape {
+        [n, c, h, w] if n * c * h * w > 0 => Ok([n, c, h, w]),
+        [_, _, _, _] => Err(invalid(op, format!("zero-sized input {shape:?}"))),
+        _ => Err(invalid(
+            op,
+            format!("expected an NCHW input, got shape {shape:?}"),
+        )),
+    }
+}
+
+/// Runs one op on its own: uploads `inputs` (buffers 1..), fills the output (buffer 0) with
+/// NaN, runs the dispatches `build` makes, and reads the output back. For tests and tools; a
+/// model runs through a plan instead.
+pub fn run_single(
+    gpu: &Gpu,
+    precision: Precision,
+    label: &str,
+    inputs: &[&Tensor],
+    out_shape: &[usize],
+    dispatches: Vec<Dispatch>,
+) -> Result<Tensor> {
+    let storage = gpu.storage(precision);
+    let out_len: usize = out_shape.iter().product();
+    let mut buffers = vec![gpu.create_buffer(&format!("{label}/y"), out_len, storage)?];
+    for (i, t) in inputs.iter().enumerate() {
+        buffers.push(gpu.create_buffer(&format!("{label}/in{i}"), t.len(), storage)?);
+    }
+    let refs: Vec<_> = buffers.iter().collect();
+    let program = gpu.program(label, &dispatches, &refs, &[0])?;
+    gpu.poison(&buffers[0])?;
+    let writes: Vec<_> = inputs
+        .iter()
+        .zip(&buffers[1..])
+        .map(|(t, b)| (b, t.data()))
+        .collect();
+    let mut out = gpu.run(&program, &writes)?;
+    Tensor::new(out_shape.to_vec(), out.pop().unwrap_or_default())
+}
+
+/// A dispatch of a one-invocation-per-element kernel over `total` outputs.
+pub(crate) fn elementwise(
+    label: &str,
+    kernel: &'static crate::gpu::Kernel,
+    params: &impl bytemuck::Pod,
+    total: usize,
+    y: usize,
+    inputs: Vec<usize>,
+) -> Dispatch {
+    Dispatch {
+        label: label.to_string(),
+        kernel,
+        constants: vec![],
+        params: bytemuck::bytes_of(params).to_vec(),
+        workgroups: grid(total),
+        output: y,
+        inputs,
+    }
+}

@@ -1,0 +1,138 @@
+//! Shared test fixtures: the devices under test, random tensors with a printed seed, and the
+//! comparison against the CPU reference.
+#![allow(dead_code)]
+
+use deeproots::tensor::rel_l2;
+use deeproots::{Gpu, GpuOptions, Precision, Tensor};
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+use std::sync::OnceLock;
+
+/// A device and precision under test, with its tolerance.
+pub struct Mode {
+    pub name: &'static str,
+    pub gpu: &'static Gpu,
+    pub precision: Precision,
+    pub tolerance: f64,
+}
+
+struct Devices {
+    main: Gpu,
+    /// A second device with SHADER_F16 turned off, to cover packed f16 storage where the
+    /// adapter would otherwise use native f16.
+    packed: Option<Gpu>,
+}
+
+fn devices() -> Option<&'static Devices> {
+    static DEVICES: OnceLock<Option<Devices>> = OnceLock::new();
+    DEVICES
+        .get_or_init(|| {
+            let options = GpuOptions::from_env().expect("DEEPROOTS_BACKEND");
+            match Gpu::new(&options) {
+                Ok(main) => {
+                    eprintln!(
+                        "testing on {} ({})",
+                        main.adapter().name,
+                        main.adapter().backend
+                    );
+                    let packed = if main.adapter().shader_f16 {
+                        Gpu::new(&GpuOptions {
+                            disable_shader_f16: true,
+                            ..options
+                        })
+                        .ok()
+                    } else {
+                        None
+                    };
+                    Some(Devices { main, packed })
+                }
+                Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                    panic!("CI needs a GPU adapter and found none: {e}")
+                }
+                Err(e) => {
+                    eprintln!("SKIPPED: no GPU adapter ({e}); install mesa-vulkan-drivers");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// The main device, or `None` (with a message) where a developer's machine has no adapter.
+pub fn gpu() -> Option<&'static Gpu> {
+    devices().map(|d| &d.main)
+}
+
+/// Every (device, precision) combination to check: f32; f16 native where the adapter has
+/// SHADER_F16; f16 packed in u32 otherwise (and also on a second device with SHADER_F16 off).
+pub fn modes() -> Vec<Mode> {
+    let Some(d) = devices() else { return vec![] };
+    let mut v = vec![Mode {
+        name: "f32",
+        gpu: &d.main,
+        precision: Precision::F32,
+        tolerance: 1e-5,
+    }];
+    v.push(Mode {
+        name: if d.main.adapter().shader_f16 {
+            "f16"
+        } else {
+            "f16-packed"
+        },
+        gpu: &d.main,
+        precision: Precision::F16,
+        tolerance: 3e-3,
+    });
+    if let Some(p) = &d.packed {
+        v.push(Mode {
+            name: "f16-packed",
+            gpu: p,
+            precision: Precision::F16,
+            tolerance: 3e-3,
+        });
+    }
+    v
+}
+
+/// A random generator whose seed is printed, so a failure can be replayed with
+/// `DEEPROOTS_TEST_SEED=<seed>`.
+pub fn rng(test: &str) -> SmallRng {
+    let seed = std::env::var("DEEPROOTS_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    eprintln!("{test}: seed {seed}");
+    SmallRng::seed_from_u64(seed)
+}
+
+/// A tensor of uniform values in [-1, 1].
+pub fn random(rng: &mut SmallRng, shape: &[usize]) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::new(
+        shape.to_vec(),
+        (0..n).map(|_| rng.random_range(-1.0..1.0)).collect(),
+    )
+    .unwrap()
+}
+
+/// Compares every element of `got` with `want` by relative L2 error; prints the error so the
+/// largest per op and precision can be collected from the test log (`--nocapture`).
+pub fn check(op: &str, mode: &Mode, got: &Tensor, want: &Tensor) {
+    assert_eq!(got.shape(), want.shape(), "{op} [{}]: shape", mode.name);
+    let e = rel_l2(got.data(), want.data());
+    println!(
+        "relerr op={op} mode={} backend={} err={e:.3e}",
+        mode.name,
+        mode.gpu.adapter().backend
+    );
+    assert!(
+        e <= mode.tolerance,
+        "{op} [{}]: relative L2 error {e:.3e} over tolerance {:.0e} (NaN = an element never written)",
+        mode.name,
+        mode.tolerance
+    );
+}

@@ -1,0 +1,273 @@
+//! conv2d on the GPU against the CPU reference: real layer shapes and a random sweep.
+
+mod common;
+
+use common::{check, modes, random, rng};
+use deeproots::ops::{conv2d, conv2d::ConvParams, Activation};
+use deeproots::reference;
+use rand::Rng;
+
+struct Case {
+    name: String,
+    p: ConvParams,
+    input: [usize; 4],
+    bias: bool,
+}
+
+fn run_cases(test: &str, cases: &[Case]) {
+    let modes = modes();
+    if modes.is_empty() {
+        return;
+    }
+    let mut rng = rng(test);
+    for c in cases {
+        let x = random(&mut rng, &c.input);
+        let w = random(&mut rng, &c.p.weight_shape());
+        let b = c.bias.then(|| random(&mut rng, &[c.p.c_out]));
+        let want = reference::conv2d(&c.p, &x, &w, b.as_ref()).unwrap();
+        for m in &modes {
+            let got = conv2d::run(m.gpu, m.precision, &c.p, &x, &w, b.as_ref())
+                .unwrap_or_else(|e| panic!("{}: {e}", c.name));
+            check(&c.name, m, &got, &want);
+        }
+    }
+}
+
+fn layer(
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    pad: usize,
+    stride: usize,
+    groups: usize,
+) -> ConvParams {
+    ConvParams {
+        c_in,
+        c_out,
+        kernel: [k, k],
+        stride: [stride, stride],
+        dilation: [1, 1],
+        padding: [pad; 4],
+        groups,
+        activation: Activation::Relu,
+    }
+}
+
+#[test]
+fn nin_conv2a_all_group_counts() {
+    let cases: Vec<Case> = [1, 2, 4, 8, 16]
+        .iter()
+        .map(|&g| Case {
+            name: format!("nin-conv2a-g{g}"),
+            p: layer(96, 192, 5, 2, 1, g),
+            input: [2, 96, 16, 16],
+            bias: true,
+        })
+        .collect();
+    run_cases("nin_conv2a_all_group_counts", &cases);
+}
+
+#[test]
+fn resnet50_3x3_layers_up_to_64_groups() {
+    let cases = vec![
+        Case {
+            name: "res2-g1".into(),
+            p: layer(64, 64, 3, 1, 1, 1),
+            input: [1, 64, 56, 56],
+            bias: true,
+        },
+        Case {
+            name: "res2-g32".into(),
+            p: layer(64, 64, 3, 1, 1, 32),
+            input: [1, 64, 56, 56],
+            bias: true,
+        },
+        Case {
+            name: "res2-g64-depthwise".into(),
+            p: layer(64, 64, 3, 1, 1, 64),
+            input: [1, 64, 56, 56],
+            bias: true,
+        },
+        Case {
+            name: "res3a-stride2-g8".into(),
+            p: layer(128, 128, 3, 1, 2, 8),
+            input: [1, 128, 56, 56],
+            bias: false,
+        },
+        Case {
+            name: "res4-g16".into(),
+            p: layer(256, 256, 3, 1, 1, 16),
+            input: [2, 256, 14, 14],
+            bias: true,
+        },
+        Case {
+            name: "res5-g1".into(),
+            p: layer(512, 512, 3, 1, 1, 1),
+            input: [1, 512, 7, 7],
+            bias: true,
+        },
+        Case {
+            name: "res5-g64".into(),
+            p: layer(512, 512, 3, 1, 1, 64),
+            input: [2, 512, 7, 7],
+            bias: true,
+        },
+    ];
+    run_cases("resnet50_3x3_layers_up_to_64_groups", &cases);
+}
+
+#[test]
+fn googlenet_5x5_and_stems() {
+    let cases = vec![
+        Case {
+            name: "inception4a-5x5".into(),
+            p: layer(16, 48, 5, 2, 1, 1),
+            input: [2, 16, 14, 14],
+            bias: true,
+        },
+        Case {
+            name: "inception3a-5x5-g2".into(),
+            p: layer(16, 32, 5, 2, 1, 2),
+            input: [1, 16, 28, 28],
+            bias: true,
+        },
+        Case {
+            name: "resnet-conv1-7x7-s2".into(),
+            p: layer(3, 64, 7, 3, 2, 1),
+            input: [1, 3, 64, 64],
+            bias: false,
+        },
+        Case {
+            name: "nin-conv1a-5x5".into(),
+            p: layer(3, 192, 5, 2, 1, 1),
+            input: [2, 3, 32, 32],
+            bias: true,
+        },
+    ];
+    run_cases("googlenet_5x5_and_stems", &cases);
+}
+
+#[test]
+fn pointwise_embedding_layers() {
+    let mut strided = layer(256, 512, 1, 0, 2, 1);
+    strided.activation = Activation::None;
+    let cases = vec![
+        Case {
+            name: "nin-conv1b-1x1".into(),
+            p: layer(192, 160, 1, 0, 1, 1),
+            input: [2, 192, 32, 32],
+            bias: true,
+        },
+        Case {
+            name: "nin-conv3c-1x1".into(),
+            p: layer(192, 10, 1, 0, 1, 1),
+            input: [3, 192, 8, 8],
+            bias: true,
+        },
+        Case {
+            name: "1x1-g4".into(),
+            p: layer(64, 96, 1, 0, 1, 4),
+            input: [2, 64, 13, 13],
+            bias: true,
+        },
+        Case {
+            name: "1x1-odd-7x7".into(),
+            p: layer(33, 17, 1, 0, 1, 1),
+            input: [3, 33, 7, 7],
+            bias: false,
+        },
+        Case {
+            name: "resnet-downsample-1x1-s2".into(),
+            p: strided,
+            input: [1, 256, 28, 28],
+            bias: false,
+        },
+    ];
+    run_cases("pointwise_embedding_layers", &cases);
+}
+
+#[test]
+fn depthwise_asymmetric_and_odd_shapes() {
+    // TensorFlow SAME for a 3x3 stride-2 conv on an even input pads 0 before and 1 after.
+    let mut same = layer(32, 32, 3, 0, 2, 32);
+    same.padding = [0, 0, 1, 1];
+    same.activation = Activation::Relu6;
+    let mut multiplier = layer(16, 48, 3, 1, 1, 16);
+    multiplier.activation = Activation::None;
+    let mut same5 = layer(40, 40, 5, 0, 2, 40);
+    same5.padding = [1, 1, 2, 2];
+    let mut nonsquare = layer(8, 12, 1, 0, 1, 2);
+    nonsquare.kernel = [1, 7];
+    nonsquare.padding = [0, 3, 0, 3];
+    let mut dilated = layer(12, 12, 3, 2, 1, 3);
+    dilated.dilation = [2, 2];
+    let cases = vec![
+        Case {
+            name: "tf-same-dw3x3-s2".into(),
+            p: same,
+            input: [2, 32, 14, 14],
+            bias: true,
+        },
+        Case {
+            name: "dw-multiplier-3".into(),
+            p: multiplier,
+            input: [2, 16, 13, 13],
+            bias: true,
+        },
+        Case {
+            name: "tf-same-dw5x5-s2".into(),
+            p: same5,
+            input: [1, 40, 13, 13],
+            bias: true,
+        },
+        Case {
+            name: "1x7".into(),
+            p: nonsquare,
+            input: [3, 8, 7, 9],
+            bias: true,
+        },
+        Case {
+            name: "dilated-3x3-g3".into(),
+            p: dilated,
+            input: [2, 12, 13, 7],
+            bias: true,
+        },
+    ];
+    run_cases("depthwise_asymmetric_and_odd_shapes", &cases);
+}
+
+#[test]
+fn random_sweep() {
+    let mut rng = rng("random_sweep/configs");
+    let acts = [Activation::None, Activation::Relu, Activation::Relu6];
+    let mut cases = Vec::new();
+    while cases.len() < 48 {
+        let groups = rng.random_range(1..=4usize);
+        let p = ConvParams {
+            c_in: groups * rng.random_range(1..=5usize),
+            c_out: groups * rng.random_range(1..=5usize),
+            kernel: [rng.random_range(1..=7), rng.random_range(1..=7)],
+            stride: [rng.random_range(1..=3), rng.random_range(1..=3)],
+            dilation: [rng.random_range(1..=2), rng.random_range(1..=2)],
+            padding: [0; 4].map(|_: usize| rng.random_range(0..=3)),
+            groups,
+            activation: acts[rng.random_range(0..3)],
+        };
+        let input = [
+            rng.random_range(1..=3),
+            p.c_in,
+            rng.random_range(1..=12),
+            rng.random_range(1..=12),
+        ];
+        if p.out_dims(&input).is_err() {
+            continue;
+        }
+        cases.push(Case {
+            name: format!("sweep-{p:?}-{input:?}"),
+            p,
+            input,
+            bias: rng.random_bool(0.5),
+        });
+    }
+    run_cases("random_sweep", &cases);
+}
