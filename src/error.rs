@@ -63,6 +63,17 @@ pub enum Error {
         /// The GPU object or step it came from.
         label: String,
     },
+    /// A graph that cannot run: names the node and the problem.
+    #[error("node '{node}': {message}")]
+    Graph {
+        /// The node (or graph input/output) at fault.
+        node: String,
+        /// What was expected against what was found.
+        message: String,
+    },
+    /// A model file that cannot be read: bad container, missing graph, wrong tensor data.
+    #[error("model file: {0}")]
+    ModelFile(String),
     /// The device was lost (driver reset, removal); create a new engine.
     #[error("GPU device lost: {0}")]
     DeviceLost(String),
@@ -70,6 +81,14 @@ pub enum Error {
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shorthand for an [`Error::Graph`].
+pub(crate) fn graph_err(node: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Graph {
+        node: node.into(),
+        message: message.into(),
+    }
+}
 
 /// Shorthand for an [`Error::InvalidOp`].
 pub(crate) fn invalid(op: impl Into<String>, message: impl Into<String>) -> Error {

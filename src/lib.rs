@@ -1,19 +1,20 @@
-//! deeproots runs convolutional networks with hierarchical filter groups ("root modules",
-//! Deep Roots, CVPR 2017) on any GPU through wgpu: Vulkan, Metal, DX12 and GL.
-//!
-//! The layers, top to bottom: [`ops`] (one op = a params struct with its shape arithmetic and
-//! a WGSL kernel in `shaders/`), [`gpu`] (the only module that touches wgpu) and [`reference`]
-//! (a plain CPU implementation of every op, the oracle for tests).
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod executor;
 pub mod gpu;
+pub mod graph;
+pub mod model;
 pub mod ops;
+pub mod plan;
 pub mod reference;
 pub mod tensor;
 
 pub use error::{Error, Result};
+pub use executor::{Engine, Executor};
 pub use gpu::{Backend, Gpu, GpuOptions};
+pub use model::{Model, WeightDtype};
 pub use tensor::Tensor;
 
 /// Storage precision of weights and activations on the device.

@@ -1,9 +1,10 @@
 //! The deeproots command line.
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use deeproots::gpu::{list_adapters, Backend, GpuOptions};
-use deeproots::Gpu;
+use deeproots::{Engine, Model, Precision, Tensor};
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +24,28 @@ struct Cli {
 enum Command {
     /// List adapters, backends, the features that matter and the chosen device's limits.
     Info,
+    /// Run a model on the tensors of a safetensors file; write the outputs to another.
+    Run {
+        /// The model file.
+        model: PathBuf,
+        /// One tensor per graph input, under the input's name, NCHW with the batch first.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write one f32 tensor per graph output, under the output's name.
+        #[arg(long)]
+        output: PathBuf,
+        /// f32 or f16.
+        #[arg(long, default_value = "f32")]
+        precision: String,
+    },
+    /// Show a model's inputs, outputs, layers, multiply-adds and parameters.
+    Inspect {
+        /// The model file.
+        model: PathBuf,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() {
@@ -38,13 +61,181 @@ fn run() -> Result<()> {
         Some(b) => Some(Backend::parse(b)?),
         None => Backend::from_env()?,
     };
+    let options = GpuOptions {
+        backend,
+        ..Default::default()
+    };
     match cli.command {
-        Command::Info => info(backend),
+        Command::Info => info(&options),
+        Command::Run {
+            model,
+            input,
+            output,
+            precision,
+        } => run_files(&options, &model, &input, &output, &precision),
+        Command::Inspect { model, json } => inspect(&model, json),
     }
 }
 
-fn info(backend: Option<Backend>) -> Result<()> {
-    let adapters = list_adapters(backend);
+fn precision(s: &str) -> Result<Precision> {
+    Precision::parse(s).with_context(|| format!("unknown precision '{s}': expected f32 or f16"))
+}
+
+fn load_model(path: &Path) -> Result<Model> {
+    Model::load(path).with_context(|| format!("cannot load model {}", path.display()))
+}
+
+fn run_files(
+    options: &GpuOptions,
+    model: &Path,
+    input: &Path,
+    output: &Path,
+    prec: &str,
+) -> Result<()> {
+    let precision = precision(prec)?;
+    let m = load_model(model)?;
+    let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{} is not a safetensors file", input.display()))?;
+    let mut inputs = Vec::new();
+    for spec in &m.graph.inputs {
+        let view = st.tensor(&spec.name).with_context(|| {
+            format!(
+                "{}: no tensor named '{}' (the model's input)",
+                input.display(),
+                spec.name
+            )
+        })?;
+        let data: Vec<f32> = match view.dtype() {
+            safetensors::Dtype::F32 => view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            safetensors::Dtype::F16 => view
+                .data()
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            d => bail!(
+                "{}: tensor '{}' has dtype {d:?}, expected F32 or F16",
+                input.display(),
+                spec.name
+            ),
+        };
+        inputs.push(Tensor::new(view.shape().to_vec(), data)?);
+    }
+    let engine = Engine::new(options)?;
+    let exec = engine.load(&m, precision)?;
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    let outs = exec.run(&refs)?;
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = m
+        .graph
+        .outputs
+        .iter()
+        .zip(&outs)
+        .map(|(name, t)| {
+            (
+                name.clone(),
+                t.shape().to_vec(),
+                t.data().iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            Ok((
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize_to_file(views, None, output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    eprintln!(
+        "{}: {} output(s) for a batch of {} written to {} ({})",
+        m.graph.name,
+        outs.len(),
+        inputs.first().map_or(0, |t| t.shape()[0]),
+        output.display(),
+        engine.gpu().adapter().name
+    );
+    Ok(())
+}
+
+fn inspect(path: &Path, json: bool) -> Result<()> {
+    let m = load_model(path)?;
+    let g = &m.graph;
+    let total = g.total_cost();
+    let rows = g.layer_rows();
+    if json {
+        let v = serde_json::json!({
+            "name": g.name,
+            "inputs": g.inputs,
+            "outputs": g.outputs.iter().map(|o| serde_json::json!({"name": o, "shape": g.shape(o, 1)})).collect::<Vec<_>>(),
+            "labels": g.labels.len(),
+            "multiply_adds": total.multiply_adds,
+            "params": total.params,
+            "layers": rows,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("model {}", g.name);
+    for i in &g.inputs {
+        println!("input  {} [N, {}]", i.name, join(&i.shape));
+    }
+    for o in &g.outputs {
+        println!("output {} {:?}", o, g.shape(o, 1).unwrap_or_default());
+    }
+    println!(
+        "{:<24} {:<16} {:<18} {:>7} {:>7} {:>6} {:>14} {:>10}",
+        "layer", "op", "output", "kernel", "stride", "groups", "mult-adds", "params"
+    );
+    let fmt2 = |k: Option<[usize; 2]>| k.map_or("".into(), |k| format!("{}x{}", k[0], k[1]));
+    for r in &rows {
+        println!(
+            "{:<24} {:<16} {:<18} {:>7} {:>7} {:>6} {:>14} {:>10}",
+            r.name,
+            r.op,
+            join(&r.output_shape[1..]),
+            fmt2(r.kernel),
+            fmt2(r.stride),
+            r.groups.map_or("".into(), |g| g.to_string()),
+            thousands(r.multiply_adds),
+            thousands(r.params)
+        );
+    }
+    println!(
+        "total: {} multiply-adds, {} parameters per image",
+        thousands(total.multiply_adds),
+        thousands(total.params)
+    );
+    Ok(())
+}
+
+fn join(s: &[usize]) -> String {
+    s.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+fn thousands(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn info(options: &GpuOptions) -> Result<()> {
+    let adapters = list_adapters(options.backend);
     if adapters.is_empty() {
         println!("no adapters found");
     }
@@ -66,14 +257,11 @@ fn info(backend: Option<Backend>) -> Result<()> {
             a.max_compute_workgroup_storage_size >> 10,
         );
     }
-    let gpu = Gpu::new(&GpuOptions {
-        backend,
-        ..Default::default()
-    })?;
+    let engine = Engine::new(options)?;
     println!(
         "selected: {} ({})",
-        gpu.adapter().name,
-        gpu.adapter().backend
+        engine.gpu().adapter().name,
+        engine.gpu().adapter().backend
     );
     Ok(())
 }

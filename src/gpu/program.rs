@@ -165,12 +165,12 @@ impl Gpu {
         })
     }
 
-    /// Writes host values into `buf` (converted to its storage); the length must match.
+    /// Writes host values into the start of `buf` (converted to its storage).
     pub fn write(&self, buf: &GpuBuffer, data: &[f32]) -> Result<()> {
-        if data.len() != buf.len {
+        if data.len() > buf.len || data.is_empty() {
             return Err(invalid(
                 &buf.label,
-                format!("expected {} values, got {}", buf.len, data.len()),
+                format!("holds {} values, got {}", buf.len, data.len()),
             ));
         }
         self.queue

@@ -1,6 +1,8 @@
 //! A plain CPU implementation of every op, accumulating in f64: the oracle the GPU kernels are
 //! tested against. Written for obviousness, not speed; it knows nothing about the GPU.
 
+pub mod graph;
+
 use crate::error::{invalid, Result};
 use crate::ops::{
     add, batch_norm::BatchNorm, concat, conv2d::ConvParams, flatten, global_avg_pool,

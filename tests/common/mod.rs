@@ -5,21 +5,21 @@
 use deeproots::tensor::rel_l2;
 use deeproots::{Gpu, GpuOptions, Precision, Tensor};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A device and precision under test, with its tolerance.
 pub struct Mode {
     pub name: &'static str,
-    pub gpu: &'static Gpu,
+    pub gpu: &'static Arc<Gpu>,
     pub precision: Precision,
     pub tolerance: f64,
 }
 
 struct Devices {
-    main: Gpu,
+    main: Arc<Gpu>,
     /// A second device with SHADER_F16 turned off, to cover packed f16 storage where the
     /// adapter would otherwise use native f16.
-    packed: Option<Gpu>,
+    packed: Option<Arc<Gpu>>,
 }
 
 fn devices() -> Option<&'static Devices> {
@@ -40,10 +40,14 @@ fn devices() -> Option<&'static Devices> {
                             ..options
                         })
                         .ok()
+                        .map(Arc::new)
                     } else {
                         None
                     };
-                    Some(Devices { main, packed })
+                    Some(Devices {
+                        main: Arc::new(main),
+                        packed,
+                    })
                 }
                 Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
                     panic!("CI needs a GPU adapter and found none: {e}")
@@ -58,7 +62,7 @@ fn devices() -> Option<&'static Devices> {
 }
 
 /// The main device, or `None` (with a message) where a developer's machine has no adapter.
-pub fn gpu() -> Option<&'static Gpu> {
+pub fn gpu() -> Option<&'static Arc<Gpu>> {
     devices().map(|d| &d.main)
 }
 

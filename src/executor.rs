@@ -1,0 +1,386 @@
+//! The engine and the executor: weights uploaded once per precision; for each batch size a
+//! plan, pooled activation buffers, pipelines and bind groups made once; a run is one encoder,
+//! one submit and one readback. A batch larger than the device's buffers allow is split into
+//! chunks.
+
+use crate::error::{graph_err, invalid, Error, Result};
+use crate::gpu::{Dispatch, Gpu, GpuBuffer, GpuOptions, Program};
+use crate::graph::{Graph, Op};
+use crate::model::Model;
+use crate::ops::{add, batch_norm, concat, global_avg_pool, softmax};
+use crate::plan::Plan;
+use crate::{Precision, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// An open GPU device ready to load models. Cheap to clone; models loaded from one engine
+/// share its device and pipeline cache.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    gpu: Arc<Gpu>,
+}
+
+impl Engine {
+    /// Opens the best adapter for `options`.
+    pub fn new(options: &GpuOptions) -> Result<Self> {
+        Ok(Self {
+            gpu: Arc::new(Gpu::new(options)?),
+        })
+    }
+
+    /// Opens the adapter named by `DEEPROOTS_BACKEND` (the best one when unset).
+    pub fn from_env() -> Result<Self> {
+        Self::new(&GpuOptions::from_env()?)
+    }
+
+    /// An engine on an already open device.
+    pub fn from_gpu(gpu: impl Into<Arc<Gpu>>) -> Self {
+        Self { gpu: gpu.into() }
+    }
+
+    /// The device.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Uploads `model`'s weights for `precision` and returns an executor for it.
+    pub fn load(&self, model: &Model, precision: Precision) -> Result<Executor> {
+        Executor::new(self.gpu.clone(), model, precision)
+    }
+
+    /// Reads a model file (batch norms folded) and loads it.
+    pub fn load_file(&self, path: impl AsRef<Path>, precision: Precision) -> Result<Executor> {
+        self.load(&Model::load(path)?, precision)
+    }
+}
+
+/// What a batch size needs: its plan, activation buffers and program.
+struct Prepared {
+    plan: Plan,
+    slots: Vec<GpuBuffer>,
+    program: Program,
+}
+
+/// A model loaded on a device. `Send + Sync`: runs from several threads are serialized on the
+/// device (one lock around write, submit, wait and read); the weights, plans and programs are
+/// shared, and each run gets its own output tensors.
+pub struct Executor {
+    gpu: Arc<Gpu>,
+    graph: Graph,
+    precision: Precision,
+    /// Weight buffers by tensor name, plus made-up ones (`<node>#zero-bias`, `<node>#scale`).
+    weights: HashMap<String, GpuBuffer>,
+    prepared: Mutex<HashMap<usize, Arc<Prepared>>>,
+    max_chunk: usize,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("model", &self.graph.name)
+            .field("precision", &self.precision)
+            .field("max_chunk", &self.max_chunk)
+            .finish()
+    }
+}
+
+impl Executor {
+    fn new(gpu: Arc<Gpu>, model: &Model, precision: Precision) -> Result<Self> {
+        let storage = gpu.storage(precision);
+        let graph = model.graph.clone();
+        let mut weights = HashMap::new();
+        let mut upload = |name: String, t: &Tensor| -> Result<()> {
+            let buf = gpu.create_buffer(&name, t.len(), storage)?;
+            gpu.write(&buf, t.data())?;
+            weights.insert(name, buf);
+            Ok(())
+        };
+        for n in &graph.nodes {
+            for t in n.op.tensors() {
+                let data = model
+                    .weights
+                    .get(t)
+                    .ok_or_else(|| graph_err(&n.name, format!("tensor '{t}' missing")))?;
+                upload(t.to_string(), data)?;
+            }
+            match &n.op {
+                Op::Conv2d {
+                    params, bias: None, ..
+                } => upload(
+                    format!("{}#zero-bias", n.name),
+                    &Tensor::zeros([params.c_out]),
+                )?,
+                Op::Linear {
+                    params, bias: None, ..
+                } => upload(
+                    format!("{}#zero-bias", n.name),
+                    &Tensor::zeros([params.out_features]),
+                )?,
+                Op::BatchNorm { eps, tensors, .. } => {
+                    let get = |k: &String| model.weights[k].data().to_vec();
+                    let bn = batch_norm::BatchNorm {
+                        gamma: get(&tensors[0]),
+                        beta: get(&tensors[1]),
+                        mean: get(&tensors[2]),
+                        var: get(&tensors[3]),
+                        eps: *eps,
+                    };
+                    let (s, t) = bn
+                        .scale_shift()
+                        .map_err(|e| graph_err(&n.name, e.to_string()))?;
+                    let c = s.len();
+                    upload(format!("{}#scale", n.name), &Tensor::new([c], s)?)?;
+                    upload(format!("{}#shift", n.name), &Tensor::new([c], t)?)?;
+                }
+                _ => {}
+            }
+        }
+        // The largest chunk: every slot must fit one binding, and a grouped 1x1 conv's
+        // batch x groups must fit one dispatch dimension.
+        let per_image = Plan::new(&graph, 1)?
+            .slots
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(1)
+            .max(1) as u64;
+        let by_memory = gpu.max_binding_bytes() / (per_image * storage.bytes_per_element());
+        let max_groups = graph
+            .nodes
+            .iter()
+            .map(|n| {
+                if let Op::Conv2d { params, .. } = &n.op {
+                    params.groups
+                } else {
+                    1
+                }
+            })
+            .max()
+            .unwrap_or(1);
+        let by_grid = gpu.max_workgroups() as u64 / max_groups as u64;
+        let max_chunk = by_memory.min(by_grid) as usize;
+        if max_chunk == 0 {
+            return Err(Error::BufferTooLarge {
+                label: format!("{}: one image's activations", graph.name),
+                bytes: per_image * storage.bytes_per_element(),
+                limit: gpu.max_binding_bytes(),
+            });
+        }
+        Ok(Self {
+            gpu,
+            graph,
+            precision,
+            weights,
+            prepared: Mutex::new(HashMap::new()),
+            max_chunk,
+        })
+    }
+
+    /// The graph being run.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The precision the weights were uploaded in.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The largest batch run in one submission; larger batches are split.
+    pub fn max_chunk(&self) -> usize {
+        self.max_chunk
+    }
+
+    /// Lowers the largest batch run in one submission (to bound memory); never raises it.
+    pub fn with_max_chunk(mut self, n: usize) -> Self {
+        self.max_chunk = self.max_chunk.min(n.max(1));
+        self
+    }
+
+    /// The memory plan for `batch` images (built and cached on first use).
+    pub fn plan(&self, batch: usize) -> Result<Plan> {
+        Ok(self.prepare(batch.min(self.max_chunk))?.plan.clone())
+    }
+
+    fn prepare(&self, batch: usize) -> Result<Arc<Prepared>> {
+        let mut cache = self
+            .prepared
+            .lock()
+            .map_err(|_| Error::DeviceLost("a run panicked".into()))?;
+        if let Some(p) = cache.get(&batch) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(self.build(batch)?);
+        cache.insert(batch, p.clone());
+        Ok(p)
+    }
+
+    fn build(&self, batch: usize) -> Result<Prepared> {
+        let g = &self.graph;
+        let plan = Plan::new(g, batch)?;
+        let storage = self.gpu.storage(self.precision);
+        let mut slots = Vec::with_capacity(plan.slots.len());
+        for (i, &len) in plan.slots.iter().enumerate() {
+            slots.push(self.gpu.create_buffer(
+                &format!("{}/slot{i}", g.name),
+                len.max(1),
+                storage,
+            )?);
+        }
+        // Buffer table: activation slots first, then the weights.
+        let mut table: Vec<&GpuBuffer> = slots.iter().collect();
+        let mut weight_index = HashMap::new();
+        for (name, buf) in &self.weights {
+            weight_index.insert(name.as_str(), table.len());
+            table.push(buf);
+        }
+        let slot = |v: &str| {
+            plan.value_slot
+                .get(v)
+                .copied()
+                .ok_or_else(|| graph_err(v, "value has no buffer"))
+        };
+        let w = |name: &str| {
+            weight_index
+                .get(name)
+                .copied()
+                .ok_or_else(|| graph_err(name, "weight not uploaded"))
+        };
+        let mut dispatches: Vec<Dispatch> = Vec::new();
+        for n in &g.nodes {
+            let shape = |v: &str| g.shape(v, batch).ok_or_else(|| graph_err(v, "no shape"));
+            let x = slot(&n.inputs[0])?;
+            let xs = shape(&n.inputs[0])?;
+            let y = slot(&n.name)?;
+            let label = n.name.as_str();
+            let bias = |b: &Option<String>| match b {
+                Some(b) => w(b),
+                None => w(&format!("{label}#zero-bias")),
+            };
+            let d = match &n.op {
+                Op::Conv2d {
+                    params,
+                    weight,
+                    bias: b,
+                } => params.dispatches(label, &xs, y, x, w(weight)?, bias(b)?)?,
+                Op::Linear {
+                    params,
+                    weight,
+                    bias: b,
+                } => params.dispatches(label, &xs, y, x, w(weight)?, bias(b)?)?,
+                Op::BatchNorm { activation, .. } => batch_norm::dispatches(
+                    label,
+                    &xs,
+                    *activation,
+                    y,
+                    x,
+                    w(&format!("{label}#scale"))?,
+                    w(&format!("{label}#shift"))?,
+                )?,
+                Op::Pool(p) => p.dispatches(label, &xs, y, x)?,
+                Op::GlobalAvgPool => global_avg_pool::dispatches(label, &xs, y, x)?,
+                Op::Add { activation } => {
+                    add::dispatches(label, &xs, *activation, y, x, slot(&n.inputs[1])?)?
+                }
+                Op::Concat => {
+                    let shapes = n
+                        .inputs
+                        .iter()
+                        .map(|i| shape(i))
+                        .collect::<Result<Vec<_>>>()?;
+                    let refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+                    let xs = n
+                        .inputs
+                        .iter()
+                        .map(|i| slot(i))
+                        .collect::<Result<Vec<_>>>()?;
+                    concat::dispatches(label, &refs, y, &xs)?
+                }
+                Op::Softmax => softmax::dispatches(label, &xs, y, x)?,
+                Op::Flatten => vec![],
+            };
+            dispatches.extend(d);
+        }
+        let readback = g
+            .outputs
+            .iter()
+            .map(|o| slot(o))
+            .collect::<Result<Vec<_>>>()?;
+        let program = self.gpu.program(&g.name, &dispatches, &table, &readback)?;
+        drop(table);
+        Ok(Prepared {
+            plan,
+            slots,
+            program,
+        })
+    }
+
+    /// Runs the model on one NCHW batch per graph input (all with the same batch size) and
+    /// returns one tensor per graph output, batch first.
+    pub fn run(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let g = &self.graph;
+        if inputs.len() != g.inputs.len() {
+            return Err(invalid(
+                &g.name,
+                format!(
+                    "the model takes {} input(s), got {}",
+                    g.inputs.len(),
+                    inputs.len()
+                ),
+            ));
+        }
+        let batch = inputs
+            .first()
+            .and_then(|t| t.shape().first().copied())
+            .unwrap_or(0);
+        for (t, spec) in inputs.iter().zip(&g.inputs) {
+            let want = [&[batch][..], &spec.shape].concat();
+            if t.shape() != want.as_slice() || batch == 0 {
+                return Err(invalid(
+                    &spec.name,
+                    format!(
+                        "input has shape {:?}, expected [N, {}] with N >= 1",
+                        t.shape(),
+                        dims(&spec.shape)
+                    ),
+                ));
+            }
+        }
+        let mut outputs: Vec<Vec<f32>> = vec![Vec::new(); g.outputs.len()];
+        let mut start = 0;
+        while start < batch {
+            let n = (batch - start).min(self.max_chunk);
+            let p = self.prepare(n)?;
+            let writes = inputs
+                .iter()
+                .zip(&g.inputs)
+                .map(|(t, spec)| {
+                    let per = t.len() / batch;
+                    Ok((
+                        &p.slots[p.plan.value_slot[&spec.name]],
+                        &t.data()[start * per..(start + n) * per],
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let read = self.gpu.run(&p.program, &writes)?;
+            for ((o, name), mut values) in outputs.iter_mut().zip(&g.outputs).zip(read) {
+                values.truncate(p.plan.value_len[name]);
+                o.extend(values);
+            }
+            start += n;
+        }
+        g.outputs
+            .iter()
+            .zip(outputs)
+            .map(|(name, data)| Tensor::new(g.shape(name, batch).unwrap_or_default(), data))
+            .collect()
+    }
+}
+
+fn dims(s: &[usize]) -> String {
+    s.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
