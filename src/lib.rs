@@ -10,6 +10,7 @@ pub mod ops;
 pub mod plan;
 pub mod reference;
 pub mod tensor;
+pub mod zoo;
 
 pub use error::{Error, Result};
 pub use executor::{Engine, Executor};

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use deeproots::gpu::{list_adapters, Backend, GpuOptions};
-use deeproots::{Engine, Model, Precision, Tensor};
+use deeproots::{Engine, Model, Precision, Tensor, WeightDtype};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -38,6 +38,11 @@ enum Command {
         #[arg(long, default_value = "f32")]
         precision: String,
     },
+    /// The model zoo: the paper's architectures and their root, tree and column variants.
+    Zoo {
+        #[command(subcommand)]
+        command: ZooCommand,
+    },
     /// Show a model's inputs, outputs, layers, multiply-adds and parameters.
     Inspect {
         /// The model file.
@@ -45,6 +50,29 @@ enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZooCommand {
+    /// List every zoo model with its multiply-adds and parameters per image.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a zoo model (He-normal weights from a seed) as a model file.
+    Export {
+        /// Zoo name, e.g. nin-root-8, resnet50-root-64, googlenet.
+        name: String,
+        /// Where to write the .safetensors file.
+        path: PathBuf,
+        /// Seed of the weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Store the weights as f16.
+        #[arg(long)]
+        f16: bool,
     },
 }
 
@@ -74,6 +102,35 @@ fn run() -> Result<()> {
             precision,
         } => run_files(&options, &model, &input, &output, &precision),
         Command::Inspect { model, json } => inspect(&model, json),
+        Command::Zoo {
+            command: ZooCommand::List { json },
+        } => zoo_list(json),
+        Command::Zoo {
+            command:
+                ZooCommand::Export {
+                    name,
+                    path,
+                    seed,
+                    f16,
+                },
+        } => {
+            let m = deeproots::zoo::build(&name, seed)?;
+            let dtype = if f16 {
+                WeightDtype::F16
+            } else {
+                WeightDtype::F32
+            };
+            m.save(&path, dtype)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let c = m.clone().fold_batch_norms()?.graph.total_cost();
+            eprintln!(
+                "{name}: {} multiply-adds, {} parameters, written to {}",
+                thousands(c.multiply_adds),
+                thousands(c.params),
+                path.display()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -212,6 +269,29 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         thousands(total.multiply_adds),
         thousands(total.params)
     );
+    Ok(())
+}
+
+fn zoo_list(json: bool) -> Result<()> {
+    let mut rows = Vec::new();
+    for name in deeproots::zoo::names() {
+        let c = deeproots::zoo::cost(&name)?;
+        rows.push((name, c));
+    }
+    if json {
+        let v: Vec<_> = rows.iter().map(|(n, c)| serde_json::json!({"name": n, "multiply_adds": c.multiply_adds, "params": c.params})).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{:<22} {:>16} {:>12}", "model", "multiply-adds", "params");
+        for (n, c) in rows {
+            println!(
+                "{:<22} {:>16} {:>12}",
+                n,
+                thousands(c.multiply_adds),
+                thousands(c.params)
+            );
+        }
+    }
     Ok(())
 }
 

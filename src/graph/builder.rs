@@ -18,6 +18,7 @@ pub struct GraphBuilder {
     weights: BTreeMap<String, Tensor>,
     shapes: HashMap<String, Vec<usize>>,
     rng: SmallRng,
+    zero_weights: bool,
 }
 
 /// A convolution to add: the layer's facts without its input channels.
@@ -121,7 +122,14 @@ impl GraphBuilder {
             weights: BTreeMap::new(),
             shapes: HashMap::new(),
             rng: SmallRng::seed_from_u64(seed),
+            zero_weights: false,
         }
+    }
+
+    /// Fills every weight with zeros instead of drawing it: for counting costs quickly.
+    pub fn with_zero_weights(mut self) -> Self {
+        self.zero_weights = true;
+        self
     }
 
     /// Adds a graph input of shape `[C, H, W]` (without batch).
@@ -149,6 +157,9 @@ impl GraphBuilder {
     }
 
     fn normal(&mut self, n: usize, std: f64) -> Vec<f32> {
+        if self.zero_weights {
+            return vec![0.0; n];
+        }
         // Box-Muller: two uniforms give one standard normal.
         (0..n)
             .map(|_| {
@@ -160,6 +171,9 @@ impl GraphBuilder {
     }
 
     fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        if self.zero_weights {
+            return vec![0.0; n];
+        }
         (0..n).map(|_| self.rng.random_range(lo..hi)).collect()
     }
 

@@ -1,0 +1,216 @@
+//! The zoo reproduces the published costs (../shared/reference/deep-roots-tables.md), and
+//! every zoo model runs on the GPU with the CPU reference's result.
+
+mod common;
+
+use common::{check, modes, random, rng};
+use deeproots::graph::Op;
+use deeproots::{reference, zoo, Engine, Model, Precision, WeightDtype};
+use std::process::Command;
+
+/// NIN on CIFAR-10: (variant, multiply-adds, params) as published.
+const NIN: [(&str, u64, u64); 13] = [
+    ("nin", 222_487_946, 966_986),
+    ("nin-root-2", 163_505_546, 736_586),
+    ("nin-root-4", 123_397_514, 455_498),
+    ("nin-root-8", 103_343_498, 314_954),
+    ("nin-root-16", 93_316_490, 244_682),
+    ("nin-tree-2", 147_580_298, 487_754),
+    ("nin-tree-4", 115_434_890, 331_082),
+    ("nin-tree-8", 99_362_186, 252_746),
+    ("nin-tree-16", 91_325_834, 213_578),
+    ("nin-col-2", 152_888_714, 570_698),
+    ("nin-col-4", 118_089_098, 372_554),
+    ("nin-col-8", 100_689_290, 273_482),
+    ("nin-col-16", 91_989_386, 223_946),
+];
+
+/// ResNet-50: (variant, MA x1e9, params x1e7).
+const RESNET50: [(&str, f64, f64); 7] = [
+    ("resnet50", 3.858, 2.550),
+    ("resnet50-root-2", 3.685, 2.545),
+    ("resnet50-root-4", 3.367, 2.513),
+    ("resnet50-root-8", 2.861, 2.320),
+    ("resnet50-root-16", 2.435, 1.869),
+    ("resnet50-root-32", 2.221, 1.644),
+    ("resnet50-root-64", 2.115, 1.531),
+];
+
+/// ResNet-200: (variant, params x1e7).
+const RESNET200: [(&str, f64); 6] = [
+    ("resnet200", 6.245),
+    ("resnet200-root-2", 6.240),
+    ("resnet200-root-8", 4.908),
+    ("resnet200-root-16", 3.979),
+    ("resnet200-root-32", 3.514),
+    ("resnet200-root-64", 3.281),
+];
+
+/// GoogLeNet: (variant, MA x1e9, params x1e7).
+const GOOGLENET: [(&str, f64, f64); 5] = [
+    ("googlenet", 1.716, 1.881),
+    ("googlenet-root-2", 1.543, 1.875),
+    ("googlenet-root-4", 1.291, 1.852),
+    ("googlenet-root-8", 0.964, 1.750),
+    ("googlenet-root-16", 0.757, 1.631),
+];
+
+fn close(what: &str, got: f64, want: f64, tol: f64) {
+    let rel = (got - want).abs() / want;
+    println!(
+        "{what}: {got:.4e} vs published {want:.4e} ({:+.3}%)",
+        100.0 * (got - want) / want
+    );
+    assert!(
+        rel <= tol,
+        "{what}: {got} vs {want}: {:.3}% off, over {:.1}%",
+        rel * 100.0,
+        tol * 100.0
+    );
+}
+
+#[test]
+fn nin_matches_every_published_row_through_inspect_json() {
+    let dir = std::env::temp_dir().join(format!("deeproots-zoo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, ma, params) in NIN {
+        let path = dir.join(format!("{name}.safetensors"));
+        zoo::build(name, 1)
+            .unwrap()
+            .save(&path, WeightDtype::F16)
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_deeproots"))
+            .args(["inspect", "--json"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["params"].as_u64(), Some(params), "{name}: parameters");
+        // We count conv multiply-adds only; the published figures also count one per bias
+        // (1,418 for every NIN variant), within the 0.1% asked.
+        close(
+            &format!("{name} MA"),
+            v["multiply_adds"].as_u64().unwrap() as f64,
+            ma as f64,
+            0.001,
+        );
+        assert_eq!(
+            ma - v["multiply_adds"].as_u64().unwrap(),
+            1_418,
+            "{name}: the offset is the bias count"
+        );
+    }
+}
+
+#[test]
+fn resnet50_matches_the_published_table() {
+    for (name, ma, params) in RESNET50 {
+        let c = zoo::cost(name).unwrap();
+        close(
+            &format!("{name} MA"),
+            c.multiply_adds as f64,
+            ma * 1e9,
+            0.005,
+        );
+        close(
+            &format!("{name} params"),
+            c.params as f64,
+            params * 1e7,
+            0.005,
+        );
+    }
+}
+
+/// Conv weights only: the published ResNet-200 counts leave out the classifier and biases.
+fn conv_weight_params(m: &Model) -> u64 {
+    m.graph
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Conv2d { weight, .. } => Some(m.weights[weight].len() as u64),
+            _ => None,
+        })
+        .sum()
+}
+
+#[test]
+fn resnet200_matches_the_published_parameters() {
+    for (name, params) in RESNET200 {
+        let m = zoo::build(name, 0).unwrap();
+        close(
+            &format!("{name} conv weights"),
+            conv_weight_params(&m) as f64,
+            params * 1e7,
+            0.005,
+        );
+        // What `inspect` reports adds the classifier (2,049,000) and the folded biases.
+        let c = zoo::cost(name).unwrap();
+        assert_eq!(
+            c.params - conv_weight_params(&m),
+            2_049_000 + 88_000,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn googlenet_matches_the_published_table_with_its_auxiliary_heads() {
+    for (name, ma, params) in GOOGLENET {
+        let c = zoo::build_googlenet_with_aux_heads(name, 0)
+            .unwrap()
+            .fold_batch_norms()
+            .unwrap()
+            .graph
+            .total_cost();
+        close(
+            &format!("{name}+aux MA"),
+            c.multiply_adds as f64,
+            ma * 1e9,
+            0.005,
+        );
+        close(
+            &format!("{name}+aux params"),
+            c.params as f64,
+            params * 1e7,
+            0.005,
+        );
+        let inference = zoo::cost(name).unwrap();
+        assert!(inference.params < c.params && inference.multiply_adds < c.multiply_adds);
+    }
+}
+
+#[test]
+fn every_zoo_model_runs_on_the_gpu_like_the_reference() {
+    let modes = modes();
+    let Some(m) = modes.first() else { return };
+    assert_eq!(m.precision, Precision::F32);
+    let engine = Engine::from_gpu(m.gpu.clone());
+    let mut rng = rng("every_zoo_model_runs_on_the_gpu_like_the_reference");
+    for name in zoo::names() {
+        let (arch, _) = zoo::parse_name(&name).unwrap();
+        // ImageNet models at 32x32 keep their channel and group structure at a cost the CPU
+        // reference can pay.
+        let size = if arch.input_size() == 224 {
+            32
+        } else {
+            arch.input_size()
+        };
+        let model = zoo::build_at(&name, 5, size)
+            .unwrap()
+            .fold_batch_norms()
+            .unwrap();
+        let x = random(&mut rng, &[&[1][..], &model.graph.inputs[0].shape].concat());
+        let want = reference::graph::run(&model, &[&x]).unwrap();
+        let got = engine
+            .load(&model, m.precision)
+            .unwrap()
+            .run(&[&x])
+            .unwrap();
+        check(&name, m, &got[0], &want[0]);
+    }
+}
