@@ -4,7 +4,7 @@
 //! chunks.
 
 use crate::error::{graph_err, invalid, Error, Result};
-use crate::gpu::{Dispatch, Gpu, GpuBuffer, GpuOptions, Program};
+use crate::gpu::{Dispatch, Gpu, GpuBuffer, GpuOptions, Program, Timing};
 use crate::graph::{Graph, Op};
 use crate::model::Model;
 use crate::ops::{add, batch_norm, concat, global_avg_pool, softmax};
@@ -60,6 +60,17 @@ struct Prepared {
     plan: Plan,
     slots: Vec<GpuBuffer>,
     program: Program,
+    /// The node each dispatch belongs to, in order.
+    labels: Vec<String>,
+}
+
+/// The GPU time of one dispatch of a profiled run.
+#[derive(Debug, Clone)]
+pub struct DispatchTime {
+    /// The node the dispatch belongs to.
+    pub node: String,
+    /// GPU nanoseconds.
+    pub ns: f64,
 }
 
 /// A model loaded on a device. `Send + Sync`: runs from several threads are serialized on the
@@ -71,7 +82,7 @@ pub struct Executor {
     precision: Precision,
     /// Weight buffers by tensor name, plus made-up ones (`<node>#zero-bias`, `<node>#scale`).
     weights: HashMap<String, GpuBuffer>,
-    prepared: Mutex<HashMap<usize, Arc<Prepared>>>,
+    prepared: Mutex<HashMap<(usize, Timing), Arc<Prepared>>>,
     max_chunk: usize,
 }
 
@@ -177,6 +188,11 @@ impl Executor {
         })
     }
 
+    /// The device it runs on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
     /// The graph being run.
     pub fn graph(&self) -> &Graph {
         &self.graph
@@ -200,23 +216,26 @@ impl Executor {
 
     /// The memory plan for `batch` images (built and cached on first use).
     pub fn plan(&self, batch: usize) -> Result<Plan> {
-        Ok(self.prepare(batch.min(self.max_chunk))?.plan.clone())
+        Ok(self
+            .prepare(batch.min(self.max_chunk), Timing::Total)?
+            .plan
+            .clone())
     }
 
-    fn prepare(&self, batch: usize) -> Result<Arc<Prepared>> {
+    fn prepare(&self, batch: usize, timing: Timing) -> Result<Arc<Prepared>> {
         let mut cache = self
             .prepared
             .lock()
             .map_err(|_| Error::DeviceLost("a run panicked".into()))?;
-        if let Some(p) = cache.get(&batch) {
+        if let Some(p) = cache.get(&(batch, timing)) {
             return Ok(p.clone());
         }
-        let p = Arc::new(self.build(batch)?);
-        cache.insert(batch, p.clone());
+        let p = Arc::new(self.build(batch, timing)?);
+        cache.insert((batch, timing), p.clone());
         Ok(p)
     }
 
-    fn build(&self, batch: usize) -> Result<Prepared> {
+    fn build(&self, batch: usize, timing: Timing) -> Result<Prepared> {
         let g = &self.graph;
         let plan = Plan::new(g, batch)?;
         let storage = self.gpu.storage(self.precision);
@@ -307,18 +326,60 @@ impl Executor {
             .iter()
             .map(|o| slot(o))
             .collect::<Result<Vec<_>>>()?;
-        let program = self.gpu.program(&g.name, &dispatches, &table, &readback)?;
+        let program = self
+            .gpu
+            .program(&g.name, &dispatches, &table, &readback, timing)?;
         drop(table);
+        let labels = dispatches.into_iter().map(|d| d.label).collect();
         Ok(Prepared {
             plan,
             slots,
             program,
+            labels,
         })
     }
 
     /// Runs the model on one NCHW batch per graph input (all with the same batch size) and
     /// returns one tensor per graph output, batch first.
     pub fn run(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.run_with(inputs, Timing::Total, &mut |_, _| {})
+    }
+
+    /// [`Executor::run`], also returning the GPU time of the whole batch in milliseconds where
+    /// the adapter has timestamp queries (`None` otherwise).
+    pub fn run_timed(&self, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, Option<f64>)> {
+        let mut total = 0.0;
+        let mut timed = true;
+        let out = self.run_with(inputs, Timing::Total, &mut |_, ns| match ns.first() {
+            Some(t) => total += t,
+            None => timed = false,
+        })?;
+        Ok((out, timed.then_some(total / 1e6)))
+    }
+
+    /// Runs once with a timestamp around every dispatch and returns each dispatch's GPU time
+    /// (empty where the adapter has no timestamp queries). Uses its own buffers and program.
+    pub fn profile(&self, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, Vec<DispatchTime>)> {
+        let mut times = Vec::new();
+        let out = self.run_with(inputs, Timing::PerDispatch, &mut |labels, ns| {
+            for (i, t) in ns.iter().enumerate() {
+                if let Some(node) = labels.get(i) {
+                    times.push(DispatchTime {
+                        node: node.clone(),
+                        ns: *t,
+                    });
+                }
+            }
+        })?;
+        Ok((out, times))
+    }
+
+    fn run_with(
+        &self,
+        inputs: &[&Tensor],
+        timing: Timing,
+        on_times: &mut dyn FnMut(&[String], &[f64]),
+    ) -> Result<Vec<Tensor>> {
         let g = &self.graph;
         if inputs.len() != g.inputs.len() {
             return Err(invalid(
@@ -351,7 +412,7 @@ impl Executor {
         let mut start = 0;
         while start < batch {
             let n = (batch - start).min(self.max_chunk);
-            let p = self.prepare(n)?;
+            let p = self.prepare(n, timing)?;
             let writes = inputs
                 .iter()
                 .zip(&g.inputs)
@@ -363,8 +424,9 @@ impl Executor {
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let read = self.gpu.run(&p.program, &writes)?;
-            for ((o, name), mut values) in outputs.iter_mut().zip(&g.outputs).zip(read) {
+            let run = self.gpu.run_timed(&p.program, &writes)?;
+            on_times(&p.labels, &run.gpu_ns);
+            for ((o, name), mut values) in outputs.iter_mut().zip(&g.outputs).zip(run.outputs) {
                 values.truncate(p.plan.value_len[name]);
                 o.extend(values);
             }

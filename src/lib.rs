@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod error;
 pub mod executor;
 pub mod gpu;
@@ -13,7 +14,7 @@ pub mod tensor;
 pub mod zoo;
 
 pub use error::{Error, Result};
-pub use executor::{Engine, Executor};
+pub use executor::{DispatchTime, Engine, Executor};
 pub use gpu::{Backend, Gpu, GpuOptions};
 pub use model::{Model, WeightDtype};
 pub use tensor::Tensor;

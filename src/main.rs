@@ -2,7 +2,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use deeproots::bench::{BenchConfig, Timer};
 use deeproots::gpu::{list_adapters, Backend, GpuOptions};
+use deeproots::zoo::{Arch, Variant};
 use deeproots::{Engine, Model, Precision, Tensor, WeightDtype};
 use std::path::{Path, PathBuf};
 
@@ -37,6 +39,53 @@ enum Command {
         /// f32 or f16.
         #[arg(long, default_value = "f32")]
         precision: String,
+    },
+    /// Time zoo variants side by side: the paper's table (MA, params, time, ratios) on this adapter.
+    Bench {
+        /// nin, nin28, resnet50, resnet200 or googlenet.
+        #[arg(long, default_value = "nin")]
+        arch: String,
+        /// Comma-separated variants (default: orig and every root-g).
+        #[arg(long, value_delimiter = ',')]
+        variants: Vec<String>,
+        /// Comma-separated batch sizes.
+        #[arg(long, value_delimiter = ',', default_value = "1,32")]
+        batch: Vec<usize>,
+        /// f32 or f16.
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Time with the wall clock even where GPU timestamps exist.
+        #[arg(long)]
+        wall_clock: bool,
+        /// Timed rounds at least / at most.
+        #[arg(long, default_value_t = 5)]
+        min_rounds: usize,
+        /// Timed rounds at most.
+        #[arg(long, default_value_t = 30)]
+        max_rounds: usize,
+        /// Seconds after which no new round starts (once min-rounds are done).
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Write the results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write a plot of time against multiply-adds (SVG).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
+    /// Per-layer GPU time, share, GFLOP/s and bytes moved (needs timestamp queries).
+    Profile {
+        /// A model file, or a zoo name.
+        model: String,
+        /// Batch size.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// f32 or f16.
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Write the profile as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
     /// The model zoo: the paper's architectures and their root, tree and column variants.
     Zoo {
@@ -105,6 +154,52 @@ fn run() -> Result<()> {
         Command::Zoo {
             command: ZooCommand::List { json },
         } => zoo_list(json),
+        Command::Bench {
+            arch,
+            variants,
+            batch,
+            precision: p,
+            wall_clock,
+            min_rounds,
+            max_rounds,
+            seconds,
+            json,
+            plot,
+        } => {
+            let arch = Arch::parse(&arch).with_context(|| {
+                format!(
+                    "unknown arch '{arch}': expected nin, nin28, resnet50, resnet200 or googlenet"
+                )
+            })?;
+            let variants = if variants.is_empty() {
+                arch.variants()
+                    .into_iter()
+                    .filter(|v| matches!(v, Variant::Orig | Variant::Root(_)))
+                    .collect()
+            } else {
+                variants
+                    .iter()
+                    .map(|v| Variant::parse(v).with_context(|| format!("unknown variant '{v}'")))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            let cfg = BenchConfig {
+                arch,
+                variants,
+                batches: batch,
+                precision: precision(&p)?,
+                wall_clock,
+                min_rounds,
+                max_rounds: max_rounds.max(min_rounds),
+                budget: std::time::Duration::from_secs_f64(seconds),
+            };
+            bench(&options, &cfg, json.as_deref(), plot.as_deref())
+        }
+        Command::Profile {
+            model,
+            batch,
+            precision: p,
+            json,
+        } => profile(&options, &model, batch, &p, json.as_deref()),
         Command::Zoo {
             command:
                 ZooCommand::Export {
@@ -269,6 +364,131 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         thousands(total.multiply_adds),
         thousands(total.params)
     );
+    Ok(())
+}
+
+fn bench(
+    options: &GpuOptions,
+    cfg: &BenchConfig,
+    json: Option<&Path>,
+    plot: Option<&Path>,
+) -> Result<()> {
+    if let Some(p) = plot {
+        if p.extension().and_then(|e| e.to_str()) != Some("svg") {
+            bail!(
+                "--plot {}: only SVG plots are written (use a .svg name)",
+                p.display()
+            );
+        }
+    }
+    let engine = Engine::new(options)?;
+    let bar = indicatif::ProgressBar::new(1);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} runs, {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!(
+        "{} on {}",
+        cfg.arch.name(),
+        engine.gpu().adapter().name
+    ));
+    let report = deeproots::bench::run(&engine, cfg, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "{} ({}), {}, {} timer, {}",
+        report.adapter,
+        report.backend,
+        report.precision,
+        match report.timer {
+            Timer::GpuTimestamps => "GPU timestamp",
+            Timer::WallClock => "wall-clock",
+        },
+        report.driver
+    );
+    println!(
+        "{:<16} {:>5} {:>13} {:>10} {:>10} {:>19} {:>9} {:>8} {:>9} {:>7}",
+        "model",
+        "batch",
+        "MA/image",
+        "params",
+        "ms/image",
+        "[min, max]",
+        "images/s",
+        "GFLOP/s",
+        "time/orig",
+        "MA/orig"
+    );
+    for e in &report.entries {
+        let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
+        println!(
+            "{:<16} {:>5} {:>13} {:>10} {:>10.4} {:>19} {:>9.1} {:>8.2} {:>9} {:>7}",
+            e.name,
+            e.batch,
+            thousands(e.multiply_adds),
+            thousands(e.params),
+            e.median_ms_per_image,
+            format!("[{:.4}, {:.4}]", e.min_ms_per_image, e.max_ms_per_image),
+            e.images_per_s,
+            e.gflops,
+            ratio(e.time_ratio),
+            ratio(e.ma_ratio)
+        );
+    }
+    if let Some(p) = json {
+        std::fs::write(p, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = plot {
+        std::fs::write(p, deeproots::bench::plot_svg(&report))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn profile(
+    options: &GpuOptions,
+    model: &str,
+    batch: usize,
+    prec: &str,
+    json: Option<&Path>,
+) -> Result<()> {
+    let m = if Path::new(model).exists() || model.ends_with(".safetensors") {
+        load_model(Path::new(model))?
+    } else {
+        deeproots::zoo::build(model, 0)
+            .with_context(|| format!("'{model}' is neither a model file nor a zoo name"))?
+            .fold_batch_norms()?
+    };
+    let engine = Engine::new(options)?;
+    let exec = engine.load(&m, precision(prec)?)?;
+    let report = deeproots::bench::profile(&exec, batch, 5)?;
+    println!(
+        "{} on {} ({}), batch {}: {:.3} ms GPU time",
+        report.model, report.adapter, report.backend, batch, report.total_ms
+    );
+    println!(
+        "{:<28} {:<16} {:>9} {:>7} {:>14} {:>9} {:>12}",
+        "layer", "op", "ms", "share", "MA/image", "GFLOP/s", "MB moved"
+    );
+    for l in &report.layers {
+        println!(
+            "{:<28} {:<16} {:>9.4} {:>6.1}% {:>14} {:>9.2} {:>12.2}",
+            l.name,
+            l.op,
+            l.ms,
+            100.0 * l.share,
+            thousands(l.multiply_adds),
+            l.gflops,
+            l.bytes as f64 / 1e6
+        );
+    }
+    if let Some(p) = json {
+        std::fs::write(p, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
     Ok(())
 }
 

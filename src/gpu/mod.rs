@@ -8,7 +8,7 @@
 mod program;
 mod shader;
 
-pub use program::{Dispatch, GpuBuffer, Kernel, Program};
+pub use program::{Dispatch, GpuBuffer, Kernel, Program, RunOutput, Timing};
 pub use shader::Storage;
 
 use crate::error::{Error, Result};

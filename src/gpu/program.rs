@@ -73,6 +73,45 @@ struct Step {
     workgroups: [u32; 3],
 }
 
+/// Which GPU timestamps a program records (where the adapter has timestamp queries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timing {
+    /// None.
+    Off,
+    /// Start and end of the whole run.
+    Total,
+    /// Start and end of every dispatch (each in its own compute pass).
+    PerDispatch,
+}
+
+struct Timestamps {
+    query_set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    count: u32,
+    per_dispatch: bool,
+}
+
+/// What one run returns: the read-back outputs and, where the program records timestamps,
+/// the GPU time in nanoseconds of the whole run or of each dispatch.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// One vector per read-back buffer.
+    pub outputs: Vec<Vec<f32>>,
+    /// GPU nanoseconds: one entry for [`Timing::Total`], one per dispatch for
+    /// [`Timing::PerDispatch`], empty otherwise.
+    pub gpu_ns: Vec<f64>,
+}
+
+impl Step {
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
 /// Dispatches ready to run: everything made up front, nothing created per run.
 pub struct Program {
     label: String,
@@ -81,6 +120,7 @@ pub struct Program {
     readback: Vec<(wgpu::Buffer, usize, Storage)>,
     /// Source buffers for the readback copies.
     readback_src: Vec<wgpu::Buffer>,
+    timestamps: Option<Timestamps>,
     _params: Vec<wgpu::Buffer>,
 }
 
@@ -97,6 +137,11 @@ impl Program {
     /// Number of dispatches per run.
     pub fn dispatches(&self) -> usize {
         self.steps.len()
+    }
+
+    /// True when runs report GPU timestamps.
+    pub fn is_timed(&self) -> bool {
+        self.timestamps.is_some()
     }
 }
 
@@ -191,6 +236,7 @@ impl Gpu {
         dispatches: &[Dispatch],
         buffers: &[&GpuBuffer],
         readback: &[usize],
+        timing: Timing,
     ) -> Result<Program> {
         let storage = buffers.first().map_or(Storage::F32, |b| b.storage);
         let mut steps = Vec::with_capacity(dispatches.len());
@@ -291,11 +337,52 @@ impl Gpu {
             staging.push((s, b.len, b.storage));
             sources.push(b.buffer.clone());
         }
+        let timestamps = match timing {
+            Timing::Off => None,
+            _ if !self.adapter().timestamp_query => None,
+            t => {
+                let per_dispatch = t == Timing::PerDispatch;
+                let count = if per_dispatch {
+                    2 * steps.len().max(1)
+                } else {
+                    2
+                } as u32;
+                if count > wgpu::QUERY_SET_MAX_QUERIES {
+                    return Err(invalid(
+                        label,
+                        format!("{} dispatches are too many to time one by one", steps.len()),
+                    ));
+                }
+                let bytes = 8 * count as u64;
+                Some(self.scoped(label, || Timestamps {
+                    query_set: self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                        label: Some(label),
+                        ty: wgpu::QueryType::Timestamp,
+                        count,
+                    }),
+                    resolve: self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size: bytes,
+                        usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                        mapped_at_creation: false,
+                    }),
+                    staging: self.device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some(label),
+                        size: bytes,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }),
+                    count,
+                    per_dispatch,
+                })?)
+            }
+        };
         Ok(Program {
             label: label.to_string(),
             steps,
             readback: staging,
             readback_src: sources,
+            timestamps,
             _params: params,
         })
     }
@@ -306,6 +393,15 @@ impl Gpu {
     /// Runs on one device are serialized by a lock held from the first write to the last read,
     /// so a program (and the buffers it shares between runs) can be run from many threads.
     pub fn run(&self, program: &Program, inputs: &[(&GpuBuffer, &[f32])]) -> Result<Vec<Vec<f32>>> {
+        Ok(self.run_timed(program, inputs)?.outputs)
+    }
+
+    /// [`Gpu::run`], also returning the GPU timestamps the program records.
+    pub fn run_timed(
+        &self,
+        program: &Program,
+        inputs: &[(&GpuBuffer, &[f32])],
+    ) -> Result<RunOutput> {
         let _guard = self.submit_lock.lock().map_err(|_| {
             Error::DeviceLost("a previous run panicked while holding the device".into())
         })?;
@@ -319,17 +415,38 @@ impl Gpu {
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some(&program.label),
                 });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(&program.label),
-                    timestamp_writes: None,
-                });
-                for s in &program.steps {
-                    pass.set_pipeline(&s.pipeline);
-                    pass.set_bind_group(0, &s.bind_group, &[]);
-                    let [x, y, z] = s.workgroups;
-                    pass.dispatch_workgroups(x, y, z);
+            match &program.timestamps {
+                Some(ts) if ts.per_dispatch => {
+                    // One pass per dispatch so each gets its own begin/end timestamps.
+                    for (i, s) in program.steps.iter().enumerate() {
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some(&program.label),
+                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                query_set: &ts.query_set,
+                                beginning_of_pass_write_index: Some(2 * i as u32),
+                                end_of_pass_write_index: Some(2 * i as u32 + 1),
+                            }),
+                        });
+                        s.record(&mut pass);
+                    }
                 }
+                ts => {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(&program.label),
+                        timestamp_writes: ts.as_ref().map(|ts| wgpu::ComputePassTimestampWrites {
+                            query_set: &ts.query_set,
+                            beginning_of_pass_write_index: Some(0),
+                            end_of_pass_write_index: Some(1),
+                        }),
+                    });
+                    for s in &program.steps {
+                        s.record(&mut pass);
+                    }
+                }
+            }
+            if let Some(ts) = &program.timestamps {
+                encoder.resolve_query_set(&ts.query_set, 0..ts.count, &ts.resolve, 0);
+                encoder.copy_buffer_to_buffer(&ts.resolve, 0, &ts.staging, 0, ts.staging.size());
             }
             for ((dst, _, _), src) in program.readback.iter().zip(&program.readback_src) {
                 encoder.copy_buffer_to_buffer(src, 0, dst, 0, dst.size());
@@ -338,6 +455,9 @@ impl Gpu {
         })??;
         for (dst, _, _) in &program.readback {
             dst.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+        }
+        if let Some(ts) = &program.timestamps {
+            ts.staging.slice(..).map_async(wgpu::MapMode::Read, |_| {});
         }
         self.device
             .poll(wgpu::PollType::Wait {
@@ -358,6 +478,31 @@ impl Gpu {
             dst.unmap();
             out.push(values);
         }
-        Ok(out)
+        let mut gpu_ns = Vec::new();
+        if let Some(ts) = &program.timestamps {
+            let ticks: Vec<u64> = {
+                let view = ts
+                    .staging
+                    .slice(..)
+                    .get_mapped_range()
+                    .map_err(|e| Error::Gpu {
+                        label: program.label.clone(),
+                        message: e.to_string(),
+                    })?;
+                view.chunks_exact(8)
+                    .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect()
+            };
+            ts.staging.unmap();
+            let period = self.queue.get_timestamp_period() as f64;
+            gpu_ns = ticks
+                .chunks_exact(2)
+                .map(|p| p[1].saturating_sub(p[0]) as f64 * period)
+                .collect();
+        }
+        Ok(RunOutput {
+            outputs: out,
+            gpu_ns,
+        })
     }
 }

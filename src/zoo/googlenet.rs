@@ -21,7 +21,16 @@ use crate::Model;
 
 /// An inception module: (name, 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection, group
 /// divisor of the variant's g).
-type Module = (&'static str, usize, usize, usize, usize, usize, usize, usize);
+type Module = (
+    &'static str,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+);
 
 const MODULES: [Module; 9] = [
     ("3a", 64, 96, 128, 16, 32, 32, 2),

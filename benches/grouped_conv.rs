@@ -1,0 +1,49 @@
+//! Grouped against dense convolution at the paper's layer shapes, one layer per model, all
+//! group counts in one run: `cargo bench --bench grouped_conv`. Criterion reports time and
+//! multiply-adds per second; a grouped layer should reach the dense one's throughput.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use deeproots::graph::builder::{Conv, GraphBuilder};
+use deeproots::{bench::random_input, Engine, Precision};
+
+/// A layer: (name, C_in, C_out, k, H = W, group counts).
+type Layer = (&'static str, usize, usize, usize, usize, &'static [usize]);
+
+const LAYERS: [Layer; 3] = [
+    ("nin-conv2a-5x5", 96, 192, 5, 16, &[1, 2, 4, 8, 16]),
+    ("resnet-res3-3x3", 128, 128, 3, 28, &[1, 4, 16, 64]),
+    ("googlenet-conv2-3x3", 64, 192, 3, 56, &[1, 4, 16]),
+];
+
+fn grouped_conv(c: &mut Criterion) {
+    let engine = match Engine::from_env() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("SKIPPED: {e}");
+            return;
+        }
+    };
+    for (name, c_in, c_out, k, hw, groups) in LAYERS {
+        let mut group = c.benchmark_group(format!("{name} on {}", engine.gpu().adapter().name));
+        group.sample_size(10);
+        for &g in groups {
+            let mut b = GraphBuilder::new(name, 0);
+            let x = b.input("x", &[c_in, hw, hw], None);
+            let y = b
+                .conv("conv", &x, &Conv::new(c_out, k).groups(g))
+                .expect("valid layer");
+            let model = b.finish(&[&y]).expect("valid graph");
+            let ma = model.graph.total_cost().multiply_adds;
+            let exec = engine.load(&model, Precision::F32).expect("loads");
+            let input = random_input(exec.graph(), 1).expect("input");
+            group.throughput(Throughput::Elements(ma));
+            group.bench_with_input(BenchmarkId::new("groups", g), &input, |bench, x| {
+                bench.iter(|| exec.run(&[x]).expect("runs"))
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, grouped_conv);
+criterion_main!(benches);
