@@ -108,7 +108,21 @@ impl Executor {
             Ok(())
         };
         for n in &graph.nodes {
+            // A conv's weight goes up in the layout its kernel reads, under the node's name.
+            if let Op::Conv2d { params, weight, .. } = &n.op {
+                let data = model
+                    .weights
+                    .get(weight)
+                    .ok_or_else(|| graph_err(&n.name, format!("tensor '{weight}' missing")))?;
+                let w = params
+                    .device_weight(params.algorithm(), data)
+                    .map_err(|e| graph_err(&n.name, e.to_string()))?;
+                upload(format!("{}#weight", n.name), &w)?;
+            }
             for t in n.op.tensors() {
+                if matches!(&n.op, Op::Conv2d { weight, .. } if weight == t) {
+                    continue;
+                }
                 let data = model
                     .weights
                     .get(t)
@@ -279,10 +293,16 @@ impl Executor {
             };
             let d = match &n.op {
                 Op::Conv2d {
-                    params,
-                    weight,
-                    bias: b,
-                } => params.dispatches(label, &xs, y, x, w(weight)?, bias(b)?)?,
+                    params, bias: b, ..
+                } => params.dispatches(
+                    params.algorithm(),
+                    label,
+                    &xs,
+                    y,
+                    x,
+                    w(&format!("{label}#weight"))?,
+                    bias(b)?,
+                )?,
                 Op::Linear {
                     params,
                     weight,

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{check, modes, random, rng};
-use deeproots::ops::{conv2d, conv2d::ConvParams, Activation};
+use deeproots::ops::{conv2d, conv2d::ConvAlgorithm, conv2d::ConvParams, Activation};
 use deeproots::reference;
 use rand::Rng;
 
@@ -25,10 +25,17 @@ fn run_cases(test: &str, cases: &[Case]) {
         let w = random(&mut rng, &c.p.weight_shape());
         let b = c.bias.then(|| random(&mut rng, &[c.p.c_out]));
         let want = reference::conv2d(&c.p, &x, &w, b.as_ref()).unwrap();
+        // Every kernel that can run the layer, not only the one a model would pick.
+        let mut algorithms = vec![ConvAlgorithm::Direct, ConvAlgorithm::Gemm];
+        if c.p.is_pointwise() {
+            algorithms.push(ConvAlgorithm::Matmul);
+        }
         for m in &modes {
-            let got = conv2d::run(m.gpu, m.precision, &c.p, &x, &w, b.as_ref())
-                .unwrap_or_else(|e| panic!("{}: {e}", c.name));
-            check(&c.name, m, &got, &want);
+            for &a in &algorithms {
+                let got = conv2d::run_with(m.gpu, m.precision, a, &c.p, &x, &w, b.as_ref())
+                    .unwrap_or_else(|e| panic!("{} {a:?}: {e}", c.name));
+                check(&format!("{}-{a:?}", c.name), m, &got, &want);
+            }
         }
     }
 }

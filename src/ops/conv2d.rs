@@ -11,12 +11,44 @@ use crate::error::{invalid, Result};
 use crate::gpu::{Dispatch, Gpu, Kernel};
 use crate::{Precision, Tensor};
 
-/// The direct convolution kernel.
+/// The direct convolution kernel: one invocation per output element.
 pub static KERNEL: Kernel = Kernel {
     name: "conv2d",
     source: include_str!("../../shaders/conv2d.wgsl"),
     inputs: &["x", "w", "b"],
 };
+
+/// The implicit-GEMM kernel: 4 x 4 register tiles, the group as dispatch dimension.
+pub static GEMM_KERNEL: Kernel = Kernel {
+    name: "conv2d_gemm",
+    source: include_str!("../../shaders/conv2d_gemm.wgsl"),
+    inputs: &["x", "w", "b"],
+};
+
+/// Which kernel runs a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvAlgorithm {
+    /// One invocation per output (`conv2d.wgsl`): depthwise and few outputs per group.
+    Direct,
+    /// Implicit GEMM with register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
+    Gemm,
+    /// A matrix multiply per group (`matmul.wgsl`): 1x1, stride 1, unpadded.
+    Matmul,
+}
+
+impl ConvAlgorithm {
+    /// The algorithm forced by `DEEPROOTS_CONV` (`direct`, `gemm`, `matmul`), for experiments;
+    /// `auto` or unset lets each layer choose.
+    pub fn forced() -> Option<Self> {
+        static FORCED: std::sync::OnceLock<Option<ConvAlgorithm>> = std::sync::OnceLock::new();
+        *FORCED.get_or_init(|| match std::env::var("DEEPROOTS_CONV").as_deref() {
+            Ok("direct") => Some(ConvAlgorithm::Direct),
+            Ok("gemm") => Some(ConvAlgorithm::Gemm),
+            Ok("matmul") => Some(ConvAlgorithm::Matmul),
+            _ => None,
+        })
+    }
+}
 
 /// A convolution layer's static facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,9 +174,47 @@ impl ConvParams {
             + if bias { self.c_out as u64 } else { 0 }
     }
 
-    /// The dispatches computing `y` from `x`, weight `w` and bias `b` (buffer indices).
+    /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies),
+    /// else the matmul for pointwise layers, the implicit GEMM where a group has at least 4
+    /// output channels, and the direct kernel otherwise (depthwise).
+    pub fn algorithm(&self) -> ConvAlgorithm {
+        match ConvAlgorithm::forced() {
+            Some(ConvAlgorithm::Matmul) | None if self.is_pointwise() => ConvAlgorithm::Matmul,
+            Some(ConvAlgorithm::Matmul) | None if self.c_out / self.groups.max(1) >= 4 => {
+                ConvAlgorithm::Gemm
+            }
+            Some(ConvAlgorithm::Matmul) | None => ConvAlgorithm::Direct,
+            Some(a) => a,
+        }
+    }
+
+    /// The weight in the layout this layer's kernel reads: as given, or for the implicit GEMM
+    /// repacked to `[groups, K, M4]` (K = C_in/groups * kh * kw, M4 = C_out/groups rounded up
+    /// to 4, zero-filled) so a tile's four output channels sit side by side.
+    pub fn device_weight(&self, algorithm: ConvAlgorithm, weight: &Tensor) -> Result<Tensor> {
+        check_weights(self, weight, None)?;
+        if algorithm != ConvAlgorithm::Gemm {
+            return Ok(weight.clone());
+        }
+        let g = self.groups;
+        let m = self.c_out / g;
+        let m4 = m.div_ceil(4) * 4;
+        let k = self.c_in / g * self.kernel[0] * self.kernel[1];
+        let mut packed = vec![0.0; g * k * m4];
+        for co in 0..self.c_out {
+            let (gi, mi) = (co / m, co % m);
+            for ki in 0..k {
+                packed[(gi * k + ki) * m4 + mi] = weight.data()[co * k + ki];
+            }
+        }
+        Tensor::new([g, k, m4], packed)
+    }
+
+    /// The dispatches computing `y` from `x`, weight `w` (in [`Self::device_weight`]'s
+    /// layout) and bias `b` (buffer indices).
     pub fn dispatches(
         &self,
+        algorithm: ConvAlgorithm,
         label: &str,
         input: &[usize],
         y: usize,
@@ -154,7 +224,13 @@ impl ConvParams {
     ) -> Result<Vec<Dispatch>> {
         let out = self.out_dims(input)?;
         let [n, c_in, h, wd] = nchw("conv2d", input)?;
-        if self.is_pointwise() {
+        if algorithm == ConvAlgorithm::Matmul && !self.is_pointwise() {
+            return Err(invalid(
+                label,
+                "the matmul kernel runs only 1x1, stride 1, unpadded convolutions",
+            ));
+        }
+        if algorithm == ConvAlgorithm::Matmul {
             let hw = h * wd;
             let (m, k) = (self.c_out / self.groups, c_in / self.groups);
             let mm = matmul::MatmulParams {
@@ -171,6 +247,46 @@ impl ConvParams {
         }
         let total = out.iter().product::<usize>();
         let u = |what: &str, v: usize| u32_of(label, what, v);
+        if algorithm == ConvAlgorithm::Gemm {
+            let m = self.c_out / self.groups;
+            let n_pix = n * out[2] * out[3];
+            let tiles_m = m.div_ceil(4);
+            let tiles = tiles_m * n_pix.div_ceil(4);
+            let params = GemmUniform {
+                c_in: u("c_in", c_in)?,
+                h: u("height", h)?,
+                w: u("width", wd)?,
+                c_out: u("c_out", self.c_out)?,
+                ho: u("out height", out[2])?,
+                wo: u("out width", out[3])?,
+                groups: u("groups", self.groups)?,
+                kh: u("kh", self.kernel[0])?,
+                kw: u("kw", self.kernel[1])?,
+                sh: u("sh", self.stride[0])?,
+                sw: u("sw", self.stride[1])?,
+                dh: u("dh", self.dilation[0])?,
+                dw: u("dw", self.dilation[1])?,
+                pt: u("pad top", self.padding[0])?,
+                pl: u("pad left", self.padding[1])?,
+                act: self.activation.code(),
+                m: u("outputs per group", m)?,
+                m4: u("outputs per group", m.div_ceil(4) * 4)?,
+                k: u("K", c_in / self.groups * self.kernel[0] * self.kernel[1])?,
+                n: u("batch x pixels", n_pix)?,
+                tiles_m: u("tiles", tiles_m)?,
+                tiles: u("tiles", tiles)?,
+            };
+            let [x_wg, y_wg, _] = grid(tiles);
+            return Ok(vec![Dispatch {
+                label: label.to_string(),
+                kernel: &GEMM_KERNEL,
+                constants: vec![],
+                params: bytemuck::bytes_of(&params).to_vec(),
+                workgroups: [x_wg, y_wg, u("groups", self.groups)?],
+                output: y,
+                inputs: vec![x, w, b],
+            }]);
+        }
         let params = ConvUniform {
             n: u("batch", n)?,
             c_in: u("c_in", c_in)?,
@@ -227,6 +343,34 @@ struct ConvUniform {
     total: u32,
 }
 
+/// Mirrors `Params` in shaders/conv2d_gemm.wgsl, field for field.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GemmUniform {
+    c_in: u32,
+    h: u32,
+    w: u32,
+    c_out: u32,
+    ho: u32,
+    wo: u32,
+    groups: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    dh: u32,
+    dw: u32,
+    pt: u32,
+    pl: u32,
+    act: u32,
+    m: u32,
+    m4: u32,
+    k: u32,
+    n: u32,
+    tiles_m: u32,
+    tiles: u32,
+}
+
 /// Checks weight and bias shapes against the params.
 pub(crate) fn check_weights(p: &ConvParams, weight: &Tensor, bias: Option<&Tensor>) -> Result<()> {
     if weight.shape() != p.weight_shape() {
@@ -250,10 +394,24 @@ pub(crate) fn check_weights(p: &ConvParams, weight: &Tensor, bias: Option<&Tenso
     Ok(())
 }
 
-/// Runs one convolution on the GPU (a missing bias is zeros).
+/// Runs one convolution on the GPU with the kernel it would run in a model (a missing bias is
+/// zeros).
 pub fn run(
     gpu: &Gpu,
     precision: Precision,
+    p: &ConvParams,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    run_with(gpu, precision, p.algorithm(), p, x, weight, bias)
+}
+
+/// Runs one convolution on the GPU with the given kernel.
+pub fn run_with(
+    gpu: &Gpu,
+    precision: Precision,
+    algorithm: ConvAlgorithm,
     p: &ConvParams,
     x: &Tensor,
     weight: &Tensor,
@@ -263,6 +421,7 @@ pub fn run(
     let out = p.out_dims(x.shape())?;
     let zeros = Tensor::zeros([p.c_out]);
     let b = bias.unwrap_or(&zeros);
-    let d = p.dispatches("conv2d", x.shape(), 0, 1, 2, 3)?;
-    super::run_single(gpu, precision, "conv2d", &[x, weight, b], &out, d)
+    let d = p.dispatches(algorithm, "conv2d", x.shape(), 0, 1, 2, 3)?;
+    let w = p.device_weight(algorithm, weight)?;
+    super::run_single(gpu, precision, "conv2d", &[x, &w, b], &out, d)
 }
