@@ -298,10 +298,7 @@ impl Executor {
                     params.algorithm(),
                     label,
                     &xs,
-                    y,
-                    x,
-                    w(&format!("{label}#weight"))?,
-                    bias(b)?,
+                    [y, x, w(&format!("{label}#weight"))?, bias(b)?],
                 )?,
                 Op::Linear {
                     params,

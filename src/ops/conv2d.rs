@@ -211,16 +211,13 @@ impl ConvParams {
     }
 
     /// The dispatches computing `y` from `x`, weight `w` (in [`Self::device_weight`]'s
-    /// layout) and bias `b` (buffer indices).
+    /// layout) and bias `b`, given as buffer indices `[y, x, w, b]`.
     pub fn dispatches(
         &self,
         algorithm: ConvAlgorithm,
         label: &str,
         input: &[usize],
-        y: usize,
-        x: usize,
-        w: usize,
-        b: usize,
+        [y, x, w, b]: [usize; 4],
     ) -> Result<Vec<Dispatch>> {
         let out = self.out_dims(input)?;
         let [n, c_in, h, wd] = nchw("conv2d", input)?;
@@ -421,7 +418,7 @@ pub fn run_with(
     let out = p.out_dims(x.shape())?;
     let zeros = Tensor::zeros([p.c_out]);
     let b = bias.unwrap_or(&zeros);
-    let d = p.dispatches(algorithm, "conv2d", x.shape(), 0, 1, 2, 3)?;
+    let d = p.dispatches(algorithm, "conv2d", x.shape(), [0, 1, 2, 3])?;
     let w = p.device_weight(algorithm, weight)?;
     super::run_single(gpu, precision, "conv2d", &[x, &w, b], &out, d)
 }
