@@ -74,6 +74,14 @@ pub enum Error {
     /// A model file that cannot be read: bad container, missing graph, wrong tensor data.
     #[error("model file: {0}")]
     ModelFile(String),
+    /// An image that cannot be read or does not fit the model.
+    #[error("image {path}: {message}")]
+    Image {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
     /// The device was lost (driver reset, removal); create a new engine.
     #[error("GPU device lost: {0}")]
     DeviceLost(String),

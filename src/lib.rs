@@ -9,6 +9,7 @@ pub mod graph;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod preprocess;
 pub mod reference;
 pub mod tensor;
 pub mod zoo;

@@ -26,16 +26,27 @@ struct Cli {
 enum Command {
     /// List adapters, backends, the features that matter and the chosen device's limits.
     Info,
-    /// Run a model on the tensors of a safetensors file; write the outputs to another.
+    /// Run a model: classify images, or map a safetensors file of inputs to one of outputs.
+    ///
+    /// Either classify images (PNG or JPEG, preprocessed as the model file says, all in one
+    /// batch) or, with --input and --output, run on tensors from a safetensors file.
     Run {
         /// The model file.
         model: PathBuf,
+        /// Images to classify.
+        images: Vec<PathBuf>,
         /// One tensor per graph input, under the input's name, NCHW with the batch first.
-        #[arg(long)]
-        input: PathBuf,
+        #[arg(long, requires = "output", conflicts_with = "images")]
+        input: Option<PathBuf>,
         /// Where to write one f32 tensor per graph output, under the output's name.
+        #[arg(long, requires = "input")]
+        output: Option<PathBuf>,
+        /// How many classes to show per image.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Print JSON: one entry per image with `file` and `top` ({index, label, probability}).
         #[arg(long)]
-        output: PathBuf,
+        json: bool,
         /// f32 or f16.
         #[arg(long, default_value = "f32")]
         precision: String,
@@ -146,10 +157,17 @@ fn run() -> Result<()> {
         Command::Info => info(&options),
         Command::Run {
             model,
+            images,
             input,
             output,
+            top,
+            json,
             precision,
-        } => run_files(&options, &model, &input, &output, &precision),
+        } => match (input, output) {
+            (Some(i), Some(o)) => run_files(&options, &model, &i, &o, &precision),
+            _ if images.is_empty() => bail!("give images to classify, or --input and --output"),
+            _ => classify(&options, &model, &images, top, json, &precision),
+        },
         Command::Inspect { model, json } => inspect(&model, json),
         Command::Zoo {
             command: ZooCommand::List { json },
@@ -313,6 +331,85 @@ fn run_files(
         output.display(),
         engine.gpu().adapter().name
     );
+    Ok(())
+}
+
+fn classify(
+    options: &GpuOptions,
+    model: &Path,
+    images: &[PathBuf],
+    top: usize,
+    json: bool,
+    prec: &str,
+) -> Result<()> {
+    let m = load_model(model)?;
+    let g = &m.graph;
+    let [spec] = g.inputs.as_slice() else {
+        bail!(
+            "{}: classifying images needs a model with one input, this one has {}",
+            model.display(),
+            g.inputs.len()
+        );
+    };
+    let mut batch = Vec::new();
+    for path in images {
+        batch.extend(deeproots::preprocess::load(path, spec)?.into_data());
+    }
+    let x = Tensor::new([&[images.len()][..], &spec.shape].concat(), batch)?;
+    let engine = Engine::new(options)?;
+    let exec = engine.load(&m, precision(prec)?)?;
+    let t = std::time::Instant::now();
+    let out = exec.run(&[&x])?;
+    let elapsed = t.elapsed();
+    let scores = &out[0];
+    let classes = scores.len() / images.len();
+    // Probabilities: the model's own softmax when it ends in one, else a softmax of the logits.
+    let ends_in_softmax = g
+        .nodes
+        .iter()
+        .any(|n| n.name == g.outputs[0] && n.op == deeproots::graph::Op::Softmax);
+    let mut entries = Vec::new();
+    for (i, path) in images.iter().enumerate() {
+        let row = &scores.data()[i * classes..(i + 1) * classes];
+        let probs: Vec<f64> = if ends_in_softmax {
+            row.iter().map(|&v| v as f64).collect()
+        } else {
+            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+            let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.iter().map(|v| v / s).collect()
+        };
+        let mut order: Vec<usize> = (0..classes).collect();
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+        let best: Vec<_> = order
+            .iter()
+            .take(top.max(1))
+            .map(|&k| serde_json::json!({"index": k, "label": g.labels.get(k).cloned().unwrap_or_else(|| k.to_string()), "probability": probs[k]}))
+            .collect();
+        entries.push(serde_json::json!({"file": path.display().to_string(), "top": best}));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+    } else {
+        for e in &entries {
+            println!("{}", e["file"].as_str().unwrap_or_default());
+            for t in e["top"].as_array().into_iter().flatten() {
+                println!(
+                    "  {:>6.2}%  {} ({})",
+                    100.0 * t["probability"].as_f64().unwrap_or(0.0),
+                    t["label"].as_str().unwrap_or_default(),
+                    t["index"]
+                );
+            }
+        }
+        eprintln!(
+            "{} image(s) in one batch on {} ({}): {:.1} ms",
+            images.len(),
+            engine.gpu().adapter().name,
+            engine.gpu().adapter().backend,
+            elapsed.as_secs_f64() * 1e3
+        );
+    }
     Ok(())
 }
 

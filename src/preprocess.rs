@@ -1,0 +1,234 @@
+//! From an image file to a model input: decode, resize, crop and normalize as the graph
+//! input's `preprocess` says (docs/FORMAT.md).
+//!
+//! The resize is Pillow's BILINEAR resampling, reproduced exactly (8-bit fixed-point
+//! coefficients, horizontal pass then vertical, rounded to 8 bits between passes), so inputs
+//! match those of the PyTorch/torchvision pipelines the models were trained and checked with.
+
+use crate::error::{Error, Result};
+use crate::graph::json::{Preprocess, RawInput};
+use crate::Tensor;
+use std::path::Path;
+
+/// An 8-bit image, interleaved channels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image8 {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Channels per pixel (1 or 3).
+    pub channels: usize,
+    /// Row-major pixels.
+    pub data: Vec<u8>,
+}
+
+fn image_err(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Image {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Decodes a PNG or JPEG file as RGB (3 channels) or grey (1 channel, Pillow's ITU-R 601-2 luma).
+pub fn decode(path: &Path, channels: usize) -> Result<Image8> {
+    let bytes = std::fs::read(path).map_err(|e| image_err(path, e))?;
+    let img = image::load_from_memory(&bytes).map_err(|e| image_err(path, e))?;
+    let rgb = img.to_rgb8();
+    let (width, height) = (rgb.width() as usize, rgb.height() as usize);
+    let data = match channels {
+        3 => rgb.into_raw(),
+        1 if img.color().channel_count() <= 2 => img.to_luma8().into_raw(),
+        1 => rgb
+            .pixels()
+            .map(|p| {
+                ((p[0] as u32 * 19595 + p[1] as u32 * 38470 + p[2] as u32 * 7471 + 0x8000) >> 16)
+                    as u8
+            })
+            .collect(),
+        c => {
+            return Err(image_err(
+                path,
+                format!("the model wants {c} channels; images give 1 or 3"),
+            ))
+        }
+    };
+    Ok(Image8 {
+        width,
+        height,
+        channels,
+        data,
+    })
+}
+
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// Pillow's coefficients for resampling `in_size` pixels to `out_size` with the triangle
+/// (bilinear) filter: per output pixel, the first input pixel and fixed-point weights.
+fn coefficients(in_size: usize, out_size: usize) -> Vec<(usize, Vec<i32>)> {
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = filterscale;
+    (0..out_size)
+        .map(|xx| {
+            let center = (xx as f64 + 0.5) * scale;
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+            let mut w: Vec<f64> = (xmin..xmax)
+                .map(|x| {
+                    let t = ((x as f64 - center + 0.5) / filterscale).abs();
+                    if t < 1.0 {
+                        1.0 - t
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let total: f64 = w.iter().sum();
+            if total != 0.0 {
+                w.iter_mut().for_each(|v| *v /= total);
+            }
+            let fixed = w
+                .iter()
+                .map(|&k| {
+                    let s = k * (1u32 << PRECISION_BITS) as f64;
+                    (if k < 0.0 { s - 0.5 } else { s + 0.5 }) as i32
+                })
+                .collect();
+            (xmin, fixed)
+        })
+        .collect()
+}
+
+fn clip8(v: i64) -> u8 {
+    (v >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Resizes like Pillow's `Image.resize(size, Image.BILINEAR)`.
+pub fn resize_bilinear(img: &Image8, width: usize, height: usize) -> Image8 {
+    let c = img.channels;
+    let mut cur = img.clone();
+    if width != img.width {
+        let coeffs = coefficients(img.width, width);
+        let mut data = vec![0u8; width * img.height * c];
+        for y in 0..img.height {
+            for (xx, (xmin, k)) in coeffs.iter().enumerate() {
+                for ch in 0..c {
+                    let mut ss: i64 = 1 << (PRECISION_BITS - 1);
+                    for (i, &kv) in k.iter().enumerate() {
+                        ss += cur.data[(y * cur.width + xmin + i) * c + ch] as i64 * kv as i64;
+                    }
+                    data[(y * width + xx) * c + ch] = clip8(ss);
+                }
+            }
+        }
+        cur = Image8 {
+            width,
+            height: img.height,
+            channels: c,
+            data,
+        };
+    }
+    if height != img.height {
+        let coeffs = coefficients(img.height, height);
+        let mut data = vec![0u8; width * height * c];
+        for (yy, (ymin, k)) in coeffs.iter().enumerate() {
+            for x in 0..width {
+                for ch in 0..c {
+                    let mut ss: i64 = 1 << (PRECISION_BITS - 1);
+                    for (i, &kv) in k.iter().enumerate() {
+                        ss += cur.data[((ymin + i) * width + x) * c + ch] as i64 * kv as i64;
+                    }
+                    data[(yy * width + x) * c + ch] = clip8(ss);
+                }
+            }
+        }
+        cur = Image8 {
+            width,
+            height,
+            channels: c,
+            data,
+        };
+    }
+    cur
+}
+
+/// The centre `w x h` window, offsets rounded as torchvision's `CenterCrop` does.
+pub fn center_crop(img: &Image8, w: usize, h: usize) -> Image8 {
+    let left = ((img.width as f64 - w as f64) / 2.0).round() as usize;
+    let top = ((img.height as f64 - h as f64) / 2.0).round() as usize;
+    let c = img.channels;
+    let mut data = Vec::with_capacity(w * h * c);
+    for y in top..top + h {
+        data.extend_from_slice(
+            &img.data[(y * img.width + left) * c..(y * img.width + left + w) * c],
+        );
+    }
+    Image8 {
+        width: w,
+        height: h,
+        channels: c,
+        data,
+    }
+}
+
+/// Resize (shorter side to `resize`, the other side rounded), crop, then as needed a final
+/// resize to the input's exact size; returns the 8-bit image the model sees.
+pub fn fit(img: &Image8, pre: Option<&Preprocess>, width: usize, height: usize) -> Image8 {
+    let mut cur = img.clone();
+    if let Some(r) = pre.and_then(|p| p.resize).map(|r| r as usize) {
+        let (w, h) = (cur.width as f64, cur.height as f64);
+        let (nw, nh) = if cur.width <= cur.height {
+            (r, (h * r as f64 / w).round() as usize)
+        } else {
+            ((w * r as f64 / h).round() as usize, r)
+        };
+        cur = resize_bilinear(&cur, nw.max(1), nh.max(1));
+    }
+    if let Some(c) = pre.and_then(|p| p.crop).map(|c| c as usize) {
+        if cur.width >= c && cur.height >= c {
+            cur = center_crop(&cur, c, c);
+        }
+    }
+    if cur.width != width || cur.height != height {
+        cur = resize_bilinear(&cur, width, height);
+    }
+    cur
+}
+
+/// Reads `path` and returns the tensor `[C, H, W]` for the graph input `input`.
+pub fn load(path: &Path, input: &RawInput) -> Result<Tensor> {
+    let [c, h, w] = match input.shape[..] {
+        [c, h, w] => [c, h, w],
+        _ => {
+            return Err(image_err(
+                path,
+                format!(
+                    "the model input '{}' has shape {:?}, not [C, H, W]",
+                    input.name, input.shape
+                ),
+            ))
+        }
+    };
+    let pre = input.preprocess.as_ref();
+    let img = fit(&decode(path, c)?, pre, w, h);
+    let (mean, std) = match pre {
+        Some(p) => (p.mean.clone(), p.std.clone()),
+        None => (vec![0.0; c], vec![1.0; c]),
+    };
+    if mean.len() != c || std.len() != c || std.contains(&0.0) {
+        return Err(image_err(
+            path,
+            format!("preprocess needs {c} means and {c} non-zero stds"),
+        ));
+    }
+    let bgr = pre.is_some_and(|p| p.color == "bgr");
+    let mut data = vec![0.0f32; c * h * w];
+    for ch in 0..c {
+        let src = if bgr { c - 1 - ch } else { ch };
+        for i in 0..h * w {
+            data[ch * h * w + i] = (img.data[i * c + src] as f32 - mean[ch]) / std[ch];
+        }
+    }
+    Tensor::new([c, h, w], data)
+}
