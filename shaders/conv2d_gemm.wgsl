@@ -17,6 +17,37 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
+// Where output pixel q's window starts: x.x = input offset of (batch, first channel of the
+// group), x.y = top row, x.z = left column (rows and columns may be negative: padding).
+fn window(q: u32, g: u32, cin_g: u32) -> vec3<i32> {
+  let hw_out = p.ho * p.wo;
+  let b = q / hw_out;
+  let r = q % hw_out;
+  return vec3<i32>(i32((b * p.c_in + g * cin_g) * p.h * p.w), i32((r / p.wo) * p.sh) - i32(p.pt),
+                   i32((r % p.wo) * p.sw) - i32(p.pl));
+}
+
+// The input value at (row, col) of channel plane `plane`, zero outside the image.
+fn tap(plane: i32, row: i32, col: i32) -> E {
+  let ok = row >= 0 && row < i32(p.h) && col >= 0 && col < i32(p.w);
+  let i = plane + clamp(row, 0, i32(p.h) - 1) * i32(p.w) + clamp(col, 0, i32(p.w) - 1);
+  return select(E(0.0), load_x(u32(i)), ok);
+}
+
+fn store_pixel(q: u32, g: u32, tm: u32, acc: vec4<f32>) {
+  if (q >= p.n) { return; }
+  let hw_out = p.ho * p.wo;
+  let b = q / hw_out;
+  let r = q % hw_out;
+  for (var i = 0u; i < 4u; i++) {
+    let m = tm * 4u + i;
+    if (m < p.m) {
+      let co = g * p.m + m;
+      store_y((b * p.c_out + co) * hw_out + r, activate(acc[i] + f32(load_b(co)), p.act));
+    }
+  }
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -26,53 +57,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let tm = t % p.tiles_m;
   let tn = t / p.tiles_m;
   let cin_g = p.c_in / p.groups;
-  let hw_in = p.h * p.w;
-  let hw_out = p.ho * p.wo;
-  // The tile's four output pixels: where their windows start in the input.
-  var xbase: array<u32, 4>;
-  var ih0: array<i32, 4>;
-  var iw0: array<i32, 4>;
-  for (var j = 0u; j < 4u; j++) {
-    let q = min(tn * 4u + j, p.n - 1u);
-    let b = q / hw_out;
-    let r = q % hw_out;
-    xbase[j] = (b * p.c_in + g * cin_g) * hw_in;
-    ih0[j] = i32((r / p.wo) * p.sh) - i32(p.pt);
-    iw0[j] = i32((r % p.wo) * p.sw) - i32(p.pl);
-  }
-  var acc: array<vec4<f32>, 4>;
+  let hw_in = i32(p.h * p.w);
+  let last = p.n - 1u;
+  let w0 = window(min(tn * 4u, last), g, cin_g);
+  let w1 = window(min(tn * 4u + 1u, last), g, cin_g);
+  let w2 = window(min(tn * 4u + 2u, last), g, cin_g);
+  let w3 = window(min(tn * 4u + 3u, last), g, cin_g);
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
   var wi = g * p.k * p.m4 + tm * 4u;
   for (var ci = 0u; ci < cin_g; ci++) {
+    let plane = i32(ci) * hw_in;
     for (var ky = 0u; ky < p.kh; ky++) {
-      var row: array<u32, 4>;
-      var row_ok: array<bool, 4>;
-      for (var j = 0u; j < 4u; j++) {
-        let ih = ih0[j] + i32(ky * p.dh);
-        row_ok[j] = ih >= 0 && ih < i32(p.h);
-        row[j] = xbase[j] + ci * hw_in + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
-      }
+      let dy = i32(ky * p.dh);
       for (var kx = 0u; kx < p.kw; kx++) {
+        let dx = i32(kx * p.dw);
         let a = vec4<E>(load_w(wi), load_w(wi + 1u), load_w(wi + 2u), load_w(wi + 3u));
         wi += p.m4;
-        for (var j = 0u; j < 4u; j++) {
-          let iw = iw0[j] + i32(kx * p.dw);
-          let ok = row_ok[j] && iw >= 0 && iw < i32(p.w);
-          let v = select(E(0.0), load_x(row[j] + u32(clamp(iw, 0, i32(p.w) - 1))), ok);
-          acc[j] += vec4<f32>(a * v);
-        }
+        acc0 += vec4<f32>(a * tap(w0.x + plane, w0.y + dy, w0.z + dx));
+        acc1 += vec4<f32>(a * tap(w1.x + plane, w1.y + dy, w1.z + dx));
+        acc2 += vec4<f32>(a * tap(w2.x + plane, w2.y + dy, w2.z + dx));
+        acc3 += vec4<f32>(a * tap(w3.x + plane, w3.y + dy, w3.z + dx));
       }
     }
   }
-  for (var j = 0u; j < 4u; j++) {
-    let q = tn * 4u + j;
-    if (q >= p.n) { continue; }
-    let b = q / hw_out;
-    let r = q % hw_out;
-    for (var i = 0u; i < 4u; i++) {
-      let m = tm * 4u + i;
-      if (m >= p.m) { continue; }
-      let co = g * p.m + m;
-      store_y((b * p.c_out + co) * hw_out + r, activate(acc[j][i] + f32(load_b(co)), p.act));
-    }
-  }
+  store_pixel(tn * 4u, g, tm, acc0);
+  store_pixel(tn * 4u + 1u, g, tm, acc1);
+  store_pixel(tn * 4u + 2u, g, tm, acc2);
+  store_pixel(tn * 4u + 3u, g, tm, acc3);
 }

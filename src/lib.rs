@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod dataset;
 pub mod error;
 pub mod executor;
 pub mod gpu;

@@ -98,6 +98,24 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Top-1 accuracy on a test set, computed on the GPU.
+    Eval {
+        /// The model file.
+        model: PathBuf,
+        /// Evaluate on the 10,000 Fashion-MNIST test images (IDX files in this folder; default
+        /// /usr/share/datasets/fashion-mnist, from Debian's dataset-fashion-mnist).
+        #[arg(long, num_args = 0..=1, default_missing_value = deeproots::dataset::FASHION_MNIST_DIR)]
+        fashion_mnist: Option<PathBuf>,
+        /// Images per batch.
+        #[arg(long, default_value_t = 250)]
+        batch: usize,
+        /// f32 or f16.
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Print JSON (`top1` as a fraction, `images`, `correct`).
+        #[arg(long)]
+        json: bool,
+    },
     /// The model zoo: the paper's architectures and their root, tree and column variants.
     Zoo {
         #[command(subcommand)]
@@ -169,6 +187,47 @@ fn run() -> Result<()> {
             _ => classify(&options, &model, &images, top, json, &precision),
         },
         Command::Inspect { model, json } => inspect(&model, json),
+        Command::Eval {
+            model,
+            fashion_mnist,
+            batch,
+            precision: p,
+            json,
+        } => {
+            let Some(dir) = fashion_mnist else {
+                bail!("name a test set: --fashion-mnist [<dir>]");
+            };
+            let set = deeproots::dataset::fashion_mnist_test(&dir)?;
+            let m = load_model(&model)?;
+            let engine = Engine::new(&options)?;
+            let exec = engine.load(&m, precision(&p)?)?;
+            let bar = indicatif::ProgressBar::new(set.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {pos}/{len} images, {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(m.graph.name.clone());
+            let r = deeproots::dataset::evaluate(&exec, &set, batch, &mut |done, _| {
+                bar.set_position(done as u64)
+            })?;
+            bar.finish_and_clear();
+            if json {
+                let v = serde_json::json!({"model": m.graph.name, "top1": r.top1, "images": r.images, "correct": r.correct, "adapter": engine.gpu().adapter().name, "backend": engine.gpu().adapter().backend});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "{}: top-1 {:.2}% ({} of {} Fashion-MNIST test images) on {}",
+                    m.graph.name,
+                    100.0 * r.top1,
+                    r.correct,
+                    r.images,
+                    engine.gpu().adapter().name
+                );
+            }
+            Ok(())
+        }
         Command::Zoo {
             command: ZooCommand::List { json },
         } => zoo_list(json),
