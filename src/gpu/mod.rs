@@ -382,6 +382,11 @@ impl Gpu {
         Ok(pipeline)
     }
 
+    /// Buffers alive on the device (wgpu's internal counter): for leak checks.
+    pub fn live_buffers(&self) -> isize {
+        self.device.get_internal_counters().hal.buffers.read()
+    }
+
     /// Number of compiled pipelines in the cache.
     pub fn cached_pipelines(&self) -> usize {
         self.pipelines.lock().map(|c| c.len()).unwrap_or(0)
