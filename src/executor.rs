@@ -280,6 +280,7 @@ impl Executor {
                 .copied()
                 .ok_or_else(|| graph_err(name, "weight not uploaded"))
         };
+        let min_workgroups = crate::ops::min_workgroups(&self.gpu);
         let mut dispatches: Vec<Dispatch> = Vec::new();
         for n in &g.nodes {
             let shape = |v: &str| g.shape(v, batch).ok_or_else(|| graph_err(v, "no shape"));
@@ -299,12 +300,13 @@ impl Executor {
                     label,
                     &xs,
                     [y, x, w(&format!("{label}#weight"))?, bias(b)?],
+                    min_workgroups,
                 )?,
                 Op::Linear {
                     params,
                     weight,
                     bias: b,
-                } => params.dispatches(label, &xs, y, x, w(weight)?, bias(b)?)?,
+                } => params.dispatches(label, &xs, [y, x, w(weight)?, bias(b)?], min_workgroups)?,
                 Op::BatchNorm { activation, .. } => batch_norm::dispatches(
                     label,
                     &xs,

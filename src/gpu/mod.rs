@@ -368,7 +368,7 @@ impl Gpu {
                     label: Some(&label),
                     layout: None,
                     module: &module,
-                    entry_point: Some("main"),
+                    entry_point: Some(kernel.entry),
                     compilation_options: wgpu::PipelineCompilationOptions {
                         constants,
                         zero_initialize_workgroup_memory: false,

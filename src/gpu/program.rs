@@ -11,8 +11,10 @@ use wgpu::util::DeviceExt;
 pub struct Kernel {
     /// Name used for labels and the pipeline cache.
     pub name: &'static str,
-    /// WGSL body (declares `Params` at binding 0 and `main`).
+    /// WGSL body (declares `Params` at binding 0 and the entry point).
     pub source: &'static str,
+    /// Entry point.
+    pub entry: &'static str,
     /// Input binding names, bound at 2, 3, ... in this order.
     pub inputs: &'static [&'static str],
 }

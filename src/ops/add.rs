@@ -13,6 +13,7 @@ use crate::{Precision, Tensor};
 pub static KERNEL: Kernel = Kernel {
     name: "add",
     source: include_str!("../../shaders/add.wgsl"),
+    entry: "main",
     inputs: &["x", "r"],
 };
 

@@ -13,6 +13,7 @@ use crate::{Precision, Tensor};
 pub static KERNEL: Kernel = Kernel {
     name: "batch_norm",
     source: include_str!("../../shaders/batch_norm.wgsl"),
+    entry: "main",
     inputs: &["x", "s", "t"],
 };
 

@@ -12,6 +12,7 @@ use crate::{Precision, Tensor};
 pub static KERNEL: Kernel = Kernel {
     name: "concat",
     source: include_str!("../../shaders/concat.wgsl"),
+    entry: "main",
     inputs: &["x"],
 };
 

@@ -15,6 +15,7 @@ use crate::{Precision, Tensor};
 pub static KERNEL: Kernel = Kernel {
     name: "conv2d",
     source: include_str!("../../shaders/conv2d.wgsl"),
+    entry: "main",
     inputs: &["x", "w", "b"],
 };
 
@@ -22,6 +23,7 @@ pub static KERNEL: Kernel = Kernel {
 pub static GEMM_KERNEL: Kernel = Kernel {
     name: "conv2d_gemm",
     source: include_str!("../../shaders/conv2d_gemm.wgsl"),
+    entry: "main",
     inputs: &["x", "w", "b"],
 };
 
@@ -218,6 +220,7 @@ impl ConvParams {
         label: &str,
         input: &[usize],
         [y, x, w, b]: [usize; 4],
+        min_workgroups: usize,
     ) -> Result<Vec<Dispatch>> {
         let out = self.out_dims(input)?;
         let [n, c_in, h, wd] = nchw("conv2d", input)?;
@@ -230,6 +233,8 @@ impl ConvParams {
         if algorithm == ConvAlgorithm::Matmul {
             let hw = h * wd;
             let (m, k) = (self.c_out / self.groups, c_in / self.groups);
+            let k_split =
+                matmul::MatmulParams::split_for(m, hw, k, n * self.groups, min_workgroups);
             let mm = matmul::MatmulParams {
                 m,
                 n: hw,
@@ -239,6 +244,7 @@ impl ConvParams {
                 b_strides: [c_in * hw, k * hw, hw, 1],
                 c_strides: [self.c_out * hw, m * hw, hw, 1],
                 activation: self.activation,
+                k_split,
             };
             return mm.dispatches(label, y, x, w, b).map(|d| vec![d]);
         }
@@ -418,7 +424,13 @@ pub fn run_with(
     let out = p.out_dims(x.shape())?;
     let zeros = Tensor::zeros([p.c_out]);
     let b = bias.unwrap_or(&zeros);
-    let d = p.dispatches(algorithm, "conv2d", x.shape(), [0, 1, 2, 3])?;
+    let d = p.dispatches(
+        algorithm,
+        "conv2d",
+        x.shape(),
+        [0, 1, 2, 3],
+        super::min_workgroups(gpu),
+    )?;
     let w = p.device_weight(algorithm, weight)?;
     super::run_single(gpu, precision, "conv2d", &[x, &w, b], &out, d)
 }

@@ -12,6 +12,7 @@ use crate::{Precision, Tensor};
 pub static KERNEL: Kernel = Kernel {
     name: "global_avg_pool",
     source: include_str!("../../shaders/global_avg_pool.wgsl"),
+    entry: "main",
     inputs: &["x"],
 };
 

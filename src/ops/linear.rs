@@ -60,10 +60,8 @@ impl LinearParams {
         &self,
         label: &str,
         input: &[usize],
-        y: usize,
-        x: usize,
-        w: usize,
-        b: usize,
+        [y, x, w, b]: [usize; 4],
+        min_workgroups: usize,
     ) -> Result<Vec<Dispatch>> {
         let [n, out] = self.out_dims(input)?;
         let mm = MatmulParams {
@@ -75,6 +73,7 @@ impl LinearParams {
             b_strides: [0, 0, 1, self.in_features],
             c_strides: [0, 0, 1, out],
             activation: self.activation,
+            k_split: MatmulParams::split_for(out, n, self.in_features, 1, min_workgroups),
         };
         Ok(vec![mm.dispatches(label, y, x, w, b)?])
     }
@@ -112,6 +111,11 @@ pub fn run(
             ),
         ));
     }
-    let d = p.dispatches("linear", x.shape(), 0, 1, 2, 3)?;
+    let d = p.dispatches(
+        "linear",
+        x.shape(),
+        [0, 1, 2, 3],
+        super::min_workgroups(gpu),
+    )?;
     super::run_single(gpu, precision, "linear", &[x, weight, b], &out, d)
 }

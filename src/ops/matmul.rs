@@ -12,6 +12,15 @@ use crate::gpu::{Dispatch, Kernel};
 pub static KERNEL: Kernel = Kernel {
     name: "matmul",
     source: include_str!("../../shaders/matmul.wgsl"),
+    entry: "main",
+    inputs: &["x", "w", "b"],
+};
+
+/// The matmul kernel with K split over the slices of one workgroup (`KSPLIT` override).
+pub static SPLIT_KERNEL: Kernel = Kernel {
+    name: "matmul_split",
+    source: include_str!("../../shaders/matmul.wgsl"),
+    entry: "main_split",
     inputs: &["x", "w", "b"],
 };
 
@@ -37,6 +46,8 @@ pub struct MatmulParams {
     pub c_strides: [usize; 4],
     /// Activation after the bias.
     pub activation: Activation,
+    /// Split K over this many slices of one workgroup (1, 2 or 4).
+    pub k_split: usize,
 }
 
 /// Mirrors `Params` in shaders/matmul.wgsl.
@@ -53,6 +64,34 @@ struct MatmulUniform {
 }
 
 impl MatmulParams {
+    /// How many K slices to use: 4 when the grid has few workgroups for a long K (so a large
+    /// device keeps more invocations busy), else 1. `min_workgroups` = 0 never splits.
+    /// `DEEPROOTS_KSPLIT=1|2|4` forces a split wherever K allows it (for experiments and tests).
+    pub fn split_for(
+        m: usize,
+        n: usize,
+        k: usize,
+        batches_groups: usize,
+        min_workgroups: usize,
+    ) -> usize {
+        static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+        let forced = *FORCED.get_or_init(|| {
+            std::env::var("DEEPROOTS_KSPLIT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|v| [1, 2, 4].contains(v))
+        });
+        if let Some(f) = forced {
+            return if k >= f { f } else { 1 };
+        }
+        let grid = m.div_ceil(TILE) * n.div_ceil(TILE) * batches_groups;
+        if grid < min_workgroups && k >= 256 {
+            4
+        } else {
+            1
+        }
+    }
+
     /// The one dispatch computing C (buffer `y`) from B (`x`), A (`w`) and the bias (`b`).
     pub fn dispatches(
         &self,
@@ -62,6 +101,12 @@ impl MatmulParams {
         w: usize,
         b: usize,
     ) -> Result<Dispatch> {
+        if ![1, 2, 4].contains(&self.k_split) {
+            return Err(invalid(
+                label,
+                format!("k_split {} is not 1, 2 or 4", self.k_split),
+            ));
+        }
         if self.m == 0 || self.n == 0 || self.k == 0 || self.groups == 0 || self.batches == 0 {
             return Err(invalid(label, format!("empty matrix multiply {self:?}")));
         }
@@ -85,8 +130,16 @@ impl MatmulParams {
         };
         Ok(Dispatch {
             label: label.to_string(),
-            kernel: &KERNEL,
-            constants: vec![],
+            kernel: if self.k_split > 1 {
+                &SPLIT_KERNEL
+            } else {
+                &KERNEL
+            },
+            constants: if self.k_split > 1 {
+                vec![("KSPLIT", self.k_split as f64)]
+            } else {
+                vec![]
+            },
             params: bytemuck::bytes_of(&params).to_vec(),
             workgroups: [
                 u("column tiles", self.n.div_ceil(TILE))?,

@@ -59,6 +59,16 @@ impl Activation {
     }
 }
 
+/// Workgroups a device wants in flight before a kernel is worth splitting further: none on a
+/// CPU adapter (a few workgroups keep its cores busy), a few hundred on a GPU.
+pub fn min_workgroups(gpu: &Gpu) -> usize {
+    if gpu.adapter().device_type == "Cpu" {
+        0
+    } else {
+        512
+    }
+}
+
 /// Workgroups of a 1-D kernel over `invocations` threads (64 per workgroup), spread over x and
 /// y so the grid stays under the per-dimension limit (65535 on every adapter).
 pub(crate) fn grid(invocations: usize) -> [u32; 3] {

@@ -14,6 +14,7 @@ use crate::{Precision, Tensor};
 pub static KERNEL: Kernel = Kernel {
     name: "pool",
     source: include_str!("../../shaders/pool.wgsl"),
+    entry: "main",
     inputs: &["x"],
 };
 

@@ -12,6 +12,7 @@ use crate::{Precision, Tensor};
 pub static KERNEL: Kernel = Kernel {
     name: "softmax",
     source: include_str!("../../shaders/softmax.wgsl"),
+    entry: "main",
     inputs: &["x"],
 };
 
