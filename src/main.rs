@@ -324,35 +324,11 @@ fn run_files(
     let precision = precision(prec)?;
     let m = load_model(model)?;
     let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("{} is not a safetensors file", input.display()))?;
     let mut inputs = Vec::new();
     for spec in &m.graph.inputs {
-        let view = st.tensor(&spec.name).with_context(|| {
-            format!(
-                "{}: no tensor named '{}' (the model's input)",
-                input.display(),
-                spec.name
-            )
-        })?;
-        let data: Vec<f32> = match view.dtype() {
-            safetensors::Dtype::F32 => view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            safetensors::Dtype::F16 => view
-                .data()
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            d => bail!(
-                "{}: tensor '{}' has dtype {d:?}, expected F32 or F16",
-                input.display(),
-                spec.name
-            ),
-        };
-        inputs.push(Tensor::new(view.shape().to_vec(), data)?);
+        let t = deeproots::model::read_tensor(&bytes, &spec.name)
+            .with_context(|| format!("{}: the model's input '{}'", input.display(), spec.name))?;
+        inputs.push(t);
     }
     let engine = Engine::new(options)?;
     let exec = engine.load(&m, precision)?;

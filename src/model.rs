@@ -239,6 +239,16 @@ impl Model {
     }
 }
 
+/// Reads the tensor `name` (F32 or F16) from the bytes of a safetensors file.
+pub fn read_tensor(file: &[u8], name: &str) -> Result<Tensor> {
+    let st = SafeTensors::deserialize(file)
+        .map_err(|e| Error::ModelFile(format!("not a valid safetensors file: {e}")))?;
+    let view = st
+        .tensor(name)
+        .map_err(|_| Error::ModelFile(format!("no tensor named '{name}'")))?;
+    decode(name, &view)
+}
+
 fn decode(name: &str, view: &TensorView<'_>) -> Result<Tensor> {
     let data: Vec<f32> = match view.dtype() {
         Dtype::F32 => view

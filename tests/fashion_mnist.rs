@@ -25,14 +25,7 @@ fn manifest() -> Option<Vec<Value>> {
 }
 
 fn tensor(file: &[u8], name: &str) -> Tensor {
-    let st = safetensors::SafeTensors::deserialize(file).unwrap();
-    let v = st.tensor(name).unwrap();
-    let data = v
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Tensor::new(v.shape().to_vec(), data).unwrap()
+    deeproots::model::read_tensor(file, name).unwrap()
 }
 
 #[test]
