@@ -14,7 +14,6 @@
 use super::Variant;
 use crate::error::Result;
 use crate::graph::builder::{Conv, GraphBuilder};
-use crate::graph::json::Preprocess;
 use crate::ops::pool::{PoolKind, PoolParams};
 use crate::ops::Activation;
 use crate::Model;
@@ -55,18 +54,12 @@ fn max_pool(k: usize, s: usize, pad: usize) -> PoolParams {
 }
 
 pub(super) fn build(mut b: GraphBuilder, size: usize, v: Variant, with_aux: bool) -> Result<Model> {
-    let g = match v {
-        Variant::Root(g) => g,
-        _ => 1,
-    };
-    let pre = Preprocess {
-        color: "rgb".into(),
-        mean: vec![123.675, 116.28, 103.53],
-        std: vec![58.395, 57.12, 57.375],
-        resize: Some(256),
-        crop: Some(224),
-    };
-    let x = b.input("image", &[3, size, size], Some(pre));
+    let g = v.root_groups();
+    let x = b.input(
+        "image",
+        &[3, size, size],
+        Some(super::imagenet_preprocess()),
+    );
     let x = b.conv("conv1", &x, &Conv::new(64, 7).stride(2).pad(3).bn())?;
     let x = b.pool("pool1", &x, &max_pool(3, 2, 0))?;
     let x = b.conv("conv2_reduce", &x, &Conv::new(64, 1).bn())?;

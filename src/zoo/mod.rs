@@ -104,6 +104,14 @@ impl Variant {
         }
     }
 
+    /// The root-g group count the ImageNet builders scale per stage (1 for other variants).
+    pub(crate) fn root_groups(self) -> usize {
+        match self {
+            Variant::Root(g) => g,
+            _ => 1,
+        }
+    }
+
     /// Parses `orig`, `root-g`, `tree-g`, `col-g`.
     pub fn parse(s: &str) -> Option<Self> {
         if s == "orig" {
@@ -117,6 +125,17 @@ impl Variant {
             "col" | "column" => Some(Variant::Column(g)),
             _ => None,
         }
+    }
+}
+
+/// torchvision's ImageNet input: RGB, shorter side 256, centre 224, per-channel mean and std.
+fn imagenet_preprocess() -> crate::graph::json::Preprocess {
+    crate::graph::json::Preprocess {
+        color: "rgb".into(),
+        mean: vec![123.675, 116.28, 103.53],
+        std: vec![58.395, 57.12, 57.375],
+        resize: Some(256),
+        crop: Some(224),
     }
 }
 

@@ -8,7 +8,6 @@
 use super::Variant;
 use crate::error::Result;
 use crate::graph::builder::{Conv, GraphBuilder};
-use crate::graph::json::Preprocess;
 use crate::ops::pool::{PoolKind, PoolParams};
 use crate::ops::Activation;
 use crate::Model;
@@ -19,18 +18,12 @@ pub(super) fn build(
     size: usize,
     v: Variant,
 ) -> Result<Model> {
-    let g = match v {
-        Variant::Root(g) => g,
-        _ => 1,
-    };
-    let pre = Preprocess {
-        color: "rgb".into(),
-        mean: vec![123.675, 116.28, 103.53],
-        std: vec![58.395, 57.12, 57.375],
-        resize: Some(256),
-        crop: Some(224),
-    };
-    let x = b.input("image", &[3, size, size], Some(pre));
+    let g = v.root_groups();
+    let x = b.input(
+        "image",
+        &[3, size, size],
+        Some(super::imagenet_preprocess()),
+    );
     let x = b.conv(
         "conv1",
         &x,
