@@ -8,8 +8,8 @@
 //           4 b [C_out].
 // Overrides: none.
 struct Params {
-  c_in: u32, h: u32, w: u32, c_out: u32,
-  ho: u32, wo: u32, groups: u32, kh: u32,
+  batch: u32, c_in: u32, h: u32, w: u32,
+  c_out: u32, ho: u32, wo: u32, groups: u32, kh: u32,
   kw: u32, sh: u32, sw: u32, dh: u32,
   dw: u32, pt: u32, pl: u32, act: u32,
   m: u32, m4: u32, k: u32, n: u32,

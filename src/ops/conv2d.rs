@@ -250,27 +250,32 @@ impl ConvParams {
         }
         let total = out.iter().product::<usize>();
         let u = |what: &str, v: usize| u32_of(label, what, v);
+        // Layer facts both direct and implicit-GEMM kernels read, in their Params' order.
+        let geometry = Geometry {
+            n: u("batch", n)?,
+            c_in: u("c_in", c_in)?,
+            h: u("height", h)?,
+            w: u("width", wd)?,
+            c_out: u("c_out", self.c_out)?,
+            ho: u("out height", out[2])?,
+            wo: u("out width", out[3])?,
+            groups: u("groups", self.groups)?,
+            kh: u("kh", self.kernel[0])?,
+            kw: u("kw", self.kernel[1])?,
+            sh: u("sh", self.stride[0])?,
+            sw: u("sw", self.stride[1])?,
+            dh: u("dh", self.dilation[0])?,
+            dw: u("dw", self.dilation[1])?,
+            pt: u("pad top", self.padding[0])?,
+            pl: u("pad left", self.padding[1])?,
+        };
         if algorithm == ConvAlgorithm::Gemm {
             let m = self.c_out / self.groups;
             let n_pix = n * out[2] * out[3];
             let tiles_m = m.div_ceil(4);
             let tiles = tiles_m * n_pix.div_ceil(4);
             let params = GemmUniform {
-                c_in: u("c_in", c_in)?,
-                h: u("height", h)?,
-                w: u("width", wd)?,
-                c_out: u("c_out", self.c_out)?,
-                ho: u("out height", out[2])?,
-                wo: u("out width", out[3])?,
-                groups: u("groups", self.groups)?,
-                kh: u("kh", self.kernel[0])?,
-                kw: u("kw", self.kernel[1])?,
-                sh: u("sh", self.stride[0])?,
-                sw: u("sw", self.stride[1])?,
-                dh: u("dh", self.dilation[0])?,
-                dw: u("dw", self.dilation[1])?,
-                pt: u("pad top", self.padding[0])?,
-                pl: u("pad left", self.padding[1])?,
+                geometry,
                 act: self.activation.code(),
                 m: u("outputs per group", m)?,
                 m4: u("outputs per group", m.div_ceil(4) * 4)?,
@@ -291,22 +296,7 @@ impl ConvParams {
             }]);
         }
         let params = ConvUniform {
-            n: u("batch", n)?,
-            c_in: u("c_in", c_in)?,
-            h: u("height", h)?,
-            w: u("width", wd)?,
-            c_out: u("c_out", self.c_out)?,
-            ho: u("out height", out[2])?,
-            wo: u("out width", out[3])?,
-            groups: u("groups", self.groups)?,
-            kh: u("kh", self.kernel[0])?,
-            kw: u("kw", self.kernel[1])?,
-            sh: u("sh", self.stride[0])?,
-            sw: u("sw", self.stride[1])?,
-            dh: u("dh", self.dilation[0])?,
-            dw: u("dw", self.dilation[1])?,
-            pt: u("pad top", self.padding[0])?,
-            pl: u("pad left", self.padding[1])?,
+            geometry,
             act: self.activation.code(),
             total: u("output size", total)?,
         };
@@ -322,10 +312,10 @@ impl ConvParams {
     }
 }
 
-/// Mirrors `Params` in shaders/conv2d.wgsl, field for field.
+/// The first sixteen fields of `Params` in shaders/conv2d.wgsl and shaders/conv2d_gemm.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ConvUniform {
+struct Geometry {
     n: u32,
     c_in: u32,
     h: u32,
@@ -342,6 +332,13 @@ struct ConvUniform {
     dw: u32,
     pt: u32,
     pl: u32,
+}
+
+/// Mirrors `Params` in shaders/conv2d.wgsl, field for field.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvUniform {
+    geometry: Geometry,
     act: u32,
     total: u32,
 }
@@ -350,21 +347,7 @@ struct ConvUniform {
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct GemmUniform {
-    c_in: u32,
-    h: u32,
-    w: u32,
-    c_out: u32,
-    ho: u32,
-    wo: u32,
-    groups: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    dh: u32,
-    dw: u32,
-    pt: u32,
-    pl: u32,
+    geometry: Geometry,
     act: u32,
     m: u32,
     m4: u32,
