@@ -387,6 +387,16 @@ impl Gpu {
         self.device.get_internal_counters().hal.buffers.read()
     }
 
+    /// Destroys the device, as a driver reset would: every later call on this `Gpu` (and on
+    /// engines and executors made from it) fails with [`Error::DeviceLost`]. For testing how an
+    /// application recovers; a new [`Gpu`] can be opened afterwards.
+    pub fn destroy(&self) {
+        self.device.destroy();
+        if let Ok(mut slot) = self.lost.lock() {
+            slot.get_or_insert_with(|| "destroyed by the application".to_string());
+        }
+    }
+
     /// Number of compiled pipelines in the cache.
     pub fn cached_pipelines(&self) -> usize {
         self.pipelines.lock().map(|c| c.len()).unwrap_or(0)
