@@ -8,7 +8,7 @@ Needs the `onnx` package (and `onnxruntime` for --check), e.g. in a venv:
 The model file is read without the safetensors package.
 
 Every op of the format is mapped: conv2d (groups, dilation, per-side padding, bias, activation),
-batch_norm, max_pool / avg_pool (ceil mode, count_include_pad), global_avg_pool, add, concat,
+batch_norm, max_pool / avg_pool (ceil mode, count_include_pad; written without ONNX's ceil_mode), global_avg_pool, add, concat,
 linear, softmax, flatten. The batch dimension is symbolic ("N"). F16 weights become F32.
 
 A batch_norm is folded into the conv2d before it under the rule the engine uses at load (the conv
@@ -218,26 +218,26 @@ class Exporter:
         ceil = bool(a.get("ceil_mode", False))
         ho = pool_out_len(h, kh, sh, pt, pb, ceil)
         wo = pool_out_len(w, kw, sw, pl, pr, ceil)
-        pads = [pt, pl, pb, pr]
-        attrs = dict(kernel_shape=[kh, kw], strides=[sh, sw], ceil_mode=int(ceil))
+        if kind == "avg" and a.get("count_include_pad", True) and any((pt, pl, pb, pr)):
+            # PyTorch divides by the window clipped to the padded input. Pad with zeros first:
+            # the divisor is then the count of elements inside the (now real) input, which is
+            # ONNX's count_include_pad=0.
+            padded = name + "/pad"
+            p = self.init(f"{name}.pads", np.array([0, 0, pt, pl, 0, 0, pb, pr], np.int64))
+            x = self.node("Pad", [x, p], padded, padded, mode="constant")
+            h, w, (pt, pl, pb, pr) = h + pt + pb, w + pl + pr, (0, 0, 0, 0)
+        # Ceil mode as extra trailing padding in floor mode: the windows are the same, extra
+        # padding is never counted by MaxPool nor by AveragePool with count_include_pad=0 (PyTorch
+        # does not count it either), and it also avoids ONNX's ceil rule, which keeps a last window
+        # that starts in the padding, and runtimes without ceil mode (ORT-web's WebGPU MaxPool).
+        pb += max(0, (ho - 1) * sh + kh - (h + pt + pb))
+        pr += max(0, (wo - 1) * sw + kw - (w + pl + pr))
+        attrs = dict(kernel_shape=[kh, kw], strides=[sh, sw], pads=[pt, pl, pb, pr])
         if kind == "avg":
-            include = bool(a.get("count_include_pad", True))
-            # PyTorch divides by the window clipped to the padded input: with no padding that is the
-            # count of real elements (ONNX count_include_pad=0); with padding, pad explicitly with
-            # zeros first so the clipped window is again the count of (now real) elements.
-            if include and any(pads):
-                padded = name + "/pad"
-                p = self.init(f"{name}.pads", np.array([0, 0, pt, pl, 0, 0, pb, pr], np.int64))
-                x = self.node("Pad", [x, p], padded, padded, mode="constant")
-                h, w, pads = h + pt + pb, w + pl + pr, [0, 0, 0, 0]
-            self.node("AveragePool", [x], name, name, pads=pads, count_include_pad=0, **attrs)
+            self.node("AveragePool", [x], name, name, count_include_pad=0, **attrs)
         else:
-            self.node("MaxPool", [x], name, name, pads=pads, **attrs)
-        # ONNX's ceil rule keeps a last window that starts in the trailing padding; PyTorch's does
-        # not. Refuse the (rare) shapes where the two disagree rather than export a wrong size.
-        onnx_len = lambda size, k, s, p: (-(-(size + p - k) // s) if ceil else (size + p - k) // s) + 1
-        if (onnx_len(h, kh, sh, pads[0] + pads[2]), onnx_len(w, kw, sw, pads[1] + pads[3])) != (ho, wo):
-            raise SystemExit(f"node {name}: ceil-mode output {ho}x{wo} has no ONNX equivalent here")
+            self.node("MaxPool", [x], name, name, **attrs)
+        assert ((h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1) == (ho, wo)
         self.shapes[name] = [c, ho, wo]
 
     def export(self):
