@@ -127,8 +127,8 @@ async function benchOrt(ort, model, provider, input) {
 //   modelUrl  URL of a deeproots model file, e.g. "/generated/models/nin-root-8.safetensors"
 //   input     Float32Array, NCHW, the same batch ORT-web gets; shape = [1, 3, 32, 32]
 //   result    a number (the median ms of `runs` timed runs after `warmup` untimed ones), or
-//             { median_ms, times?: number[] (ms per timed run), output?: Float32Array (logits,
-//               compared with ORT-web's wasm output), adapter?: string, load_ms?: number }
+//             { times: number[] (ms per timed run) or median_ms: number, output?: Float32Array
+//               (logits, compared with ORT-web's wasm output), adapter?: string, load_ms?: number }
 //
 // Time it as the ORT rows are timed: one run = upload the input, run, read the output back.
 // ---------------------------------------------------------------------------------------------
@@ -187,7 +187,8 @@ async function main() {
         } else {
           const { times, output, ...rest } = r;
           if (times?.length) {
-            Object.assign(row, { median_ms: median(times), min_ms: Math.min(...times), max_ms: Math.max(...times), runs_ms: times });
+            const ms = (t) => Math.round(t * 1000) / 1000;
+            Object.assign(row, { median_ms: ms(median(times)), min_ms: ms(Math.min(...times)), max_ms: ms(Math.max(...times)), runs_ms: times.map(ms) });
           }
           Object.assign(row, rest);
           if (output) outputs[provider] = output;

@@ -8,7 +8,7 @@
 //   modelUrl  URL of a deeproots model file, e.g. "/generated/models/nin-root-8.safetensors"
 //   input     Float32Array, NCHW, the same batch ORT-web gets; shape is [1, 3, 32, 32]
 //   result    the median ms of `runs` timed runs after `warmup` untimed ones, as a number, or
-//             { times: number[] (ms per timed run; the page takes the median),
+//             { times: number[] (ms per timed run; the page takes the median) or median_ms: number,
 //               output?: Float32Array (the logits: the page compares them with ORT-web's wasm
 //               provider, rel_l2_vs_wasm), adapter?: string, load_ms?: number }
 //

@@ -133,7 +133,7 @@ console.log(
 const rows = loads.flatMap((l) => l.rows);
 const label = (r) =>
   r.provider === "deeproots" ? "deeproots (wasm, WebGPU)"
-  : r.provider === "wasm" ? `ort wasm (${r.threads} threads)`
+  : r.provider === "wasm" ? `ort wasm (${r.threads} thread${r.threads === 1 ? "" : "s"})`
   : `ort ${r.provider} (${r.build === "webgpu" ? "C++ EP, ort.webgpu" : "JSEP, ort"})`;
 const table = [["model", "runtime", "median ms", "min ms", "GFLOP/s", "rel L2 vs ort wasm"]];
 for (const r of rows) {
@@ -153,6 +153,7 @@ for (const [i, row] of table.entries()) {
   console.log(row.map((v, c) => (c < 2 ? String(v).padEnd(widths[c]) : String(v).padStart(widths[c]))).join("  "));
   if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "));
 }
+for (const r of rows.filter((r) => r.provider === "deeproots" && r.adapter)) console.log(`deeproots on ${r.model}: adapter ${r.adapter}`);
 for (const r of rows.filter((r) => r.skipped)) console.log(`(${r.model} / ${r.provider}: ${r.skipped})`);
 
 writeFileSync(opt.out, JSON.stringify({ multiply_adds: mas, loads }, null, 2) + "\n");
