@@ -23,13 +23,20 @@ pub struct Engine {
 
 impl Engine {
     /// Opens the best adapter for `options`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(options: &GpuOptions) -> Result<Self> {
+        pollster::block_on(Self::new_async(options))
+    }
+
+    /// The async form of [`Engine::new`] (the only one in a browser).
+    pub async fn new_async(options: &GpuOptions) -> Result<Self> {
         Ok(Self {
-            gpu: Arc::new(Gpu::new(options)?),
+            gpu: Arc::new(Gpu::new_async(options).await?),
         })
     }
 
     /// Opens the adapter named by `DEEPROOTS_BACKEND` (the best one when unset).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_env() -> Result<Self> {
         Self::new(&GpuOptions::from_env()?)
     }
@@ -360,44 +367,69 @@ impl Executor {
 
     /// Runs the model on one NCHW batch per graph input (all with the same batch size) and
     /// returns one tensor per graph output, batch first.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
-        self.run_with(inputs, Timing::Total, &mut |_, _| {})
+        pollster::block_on(self.run_async(inputs))
+    }
+
+    /// The async form of [`Executor::run`] (the only one in a browser).
+    pub async fn run_async(&self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.run_with(inputs, Timing::Total, &mut |_, _| {}).await
     }
 
     /// [`Executor::run`], also returning the GPU time of the whole batch in milliseconds where
     /// the adapter has timestamp queries (`None` otherwise).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run_timed(&self, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, Option<f64>)> {
+        pollster::block_on(self.run_timed_async(inputs))
+    }
+
+    /// The async form of [`Executor::run_timed`].
+    pub async fn run_timed_async(&self, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, Option<f64>)> {
         let mut total = 0.0;
         let mut timed = true;
-        let out = self.run_with(inputs, Timing::Total, &mut |_, ns| match ns.first() {
-            Some(t) => total += t,
-            None => timed = false,
-        })?;
+        let out = self
+            .run_with(inputs, Timing::Total, &mut |_, ns| match ns.first() {
+                Some(t) => total += t,
+                None => timed = false,
+            })
+            .await?;
         Ok((out, timed.then_some(total / 1e6)))
     }
 
     /// Runs once with a timestamp around every dispatch and returns each dispatch's GPU time
     /// (empty where the adapter has no timestamp queries). Uses its own buffers and program.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn profile(&self, inputs: &[&Tensor]) -> Result<(Vec<Tensor>, Vec<DispatchTime>)> {
+        pollster::block_on(self.profile_async(inputs))
+    }
+
+    /// The async form of [`Executor::profile`].
+    pub async fn profile_async(
+        &self,
+        inputs: &[&Tensor],
+    ) -> Result<(Vec<Tensor>, Vec<DispatchTime>)> {
         let mut times = Vec::new();
-        let out = self.run_with(inputs, Timing::PerDispatch, &mut |labels, ns| {
-            for (i, t) in ns.iter().enumerate() {
-                if let Some(node) = labels.get(i) {
-                    times.push(DispatchTime {
-                        node: node.clone(),
-                        ns: *t,
-                    });
+        let out = self
+            .run_with(inputs, Timing::PerDispatch, &mut |labels, ns| {
+                for (i, t) in ns.iter().enumerate() {
+                    if let Some(node) = labels.get(i) {
+                        times.push(DispatchTime {
+                            node: node.clone(),
+                            ns: *t,
+                        });
+                    }
                 }
-            }
-        })?;
+            })
+            .await?;
         Ok((out, times))
     }
 
-    fn run_with(
+    async fn run_with(
         &self,
         inputs: &[&Tensor],
         timing: Timing,
-        on_times: &mut dyn FnMut(&[String], &[f64]),
+        on_times: &mut (dyn FnMut(&[String], &[f64]) + Send),
     ) -> Result<Vec<Tensor>> {
         let g = &self.graph;
         if inputs.len() != g.inputs.len() {
@@ -443,7 +475,7 @@ impl Executor {
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let run = self.gpu.run_timed(&p.program, &writes)?;
+            let run = self.gpu.run_async(&p.program, &writes).await?;
             on_times(&p.labels, &run.gpu_ns);
             for ((o, name), mut values) in outputs.iter_mut().zip(&g.outputs).zip(run.outputs) {
                 values.truncate(p.plan.value_len[name]);

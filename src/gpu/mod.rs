@@ -141,12 +141,34 @@ fn backends_of(backend: Option<Backend>) -> wgpu::Backends {
 }
 
 /// Every adapter wgpu finds for `backend` (all backends when `None`).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters(backend: Option<Backend>) -> Vec<AdapterSummary> {
-    let inst = instance(backends_of(backend));
-    pollster::block_on(inst.enumerate_adapters(backends_of(backend)))
-        .iter()
-        .map(summarize)
-        .collect()
+    pollster::block_on(list_adapters_async(backend))
+}
+
+/// The async form of [`list_adapters`]. In a browser this is the one adapter WebGPU offers.
+pub async fn list_adapters_async(backend: Option<Backend>) -> Vec<AdapterSummary> {
+    adapters(backend).await.iter().map(summarize).collect()
+}
+
+/// The adapters for `backend`, best first (hardware before software).
+async fn adapters(backend: Option<Backend>) -> Vec<wgpu::Adapter> {
+    let backends = backends_of(backend);
+    let inst = instance(backends);
+    // WebGPU has no adapter enumeration: ask for the high-performance one.
+    #[cfg(target_arch = "wasm32")]
+    let mut all: Vec<wgpu::Adapter> = inst
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .into_iter()
+        .collect();
+    #[cfg(not(target_arch = "wasm32"))]
+    let mut all = inst.enumerate_adapters(backends).await;
+    all.sort_by_key(|a| rank(a.get_info().device_type));
+    all
 }
 
 /// Lower is better: hardware before software.
@@ -176,7 +198,7 @@ pub struct Gpu {
     queue: wgpu::Queue,
     shader_f16: bool,
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
-    submit_lock: Mutex<()>,
+    submit_lock: async_lock::Mutex<()>,
     /// Errors no scope caught (wgpu's default handler would panic); reported at the next run.
     uncaptured: Arc<Mutex<Option<String>>>,
     lost: Arc<Mutex<Option<String>>>,
@@ -192,22 +214,21 @@ impl std::fmt::Debug for Gpu {
 
 impl Gpu {
     /// Opens the best adapter for `options` (hardware before software).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(options: &GpuOptions) -> Result<Self> {
         pollster::block_on(Self::new_async(options))
     }
 
     /// Opens the best adapter for the backend named by `DEEPROOTS_BACKEND` (all when unset).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn from_env() -> Result<Self> {
         Self::new(&GpuOptions::from_env()?)
     }
 
     /// The async form of [`Gpu::new`], for targets where nothing may block.
     pub async fn new_async(options: &GpuOptions) -> Result<Self> {
-        let backends = backends_of(options.backend);
-        let inst = instance(backends);
-        let mut adapters = inst.enumerate_adapters(backends).await;
-        adapters.sort_by_key(|a| rank(a.get_info().device_type));
-        let adapter = adapters
+        let adapter = adapters(options.backend)
+            .await
             .into_iter()
             .next()
             .ok_or_else(|| Error::NoAdapter {
@@ -259,7 +280,7 @@ impl Gpu {
             queue,
             shader_f16,
             pipelines: Mutex::new(HashMap::new()),
-            submit_lock: Mutex::new(()),
+            submit_lock: async_lock::Mutex::new(()),
             uncaptured,
             lost,
         })
@@ -312,12 +333,28 @@ impl Gpu {
 
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
     /// into an [`Error`] naming `label`.
+    ///
+    /// In a browser nothing may block, so there the scopes are left out: an error of `f` reaches
+    /// the uncaptured-error handler and is reported by the next run, whose own scopes are
+    /// awaited ([`Gpu::scoped_async`]).
     fn scoped<T>(&self, label: &str, f: impl FnOnce() -> T) -> Result<T> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return pollster::block_on(self.scoped_async(label, f));
+        #[cfg(target_arch = "wasm32")]
+        {
+            self.check_health(label)?;
+            Ok(f())
+        }
+    }
+
+    /// [`Gpu::scoped`], awaiting the error scopes.
+    async fn scoped_async<T>(&self, label: &str, f: impl FnOnce() -> T) -> Result<T> {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
-        let v = pollster::block_on(validation.pop());
-        let o = pollster::block_on(oom.pop());
+        // Pop both before awaiting: the guards are per thread and must not live across an await.
+        let (v, o) = (validation.pop(), oom.pop());
+        let (v, o) = (v.await, o.await);
         if let Some(e) = o {
             let _ = e;
             return Err(Error::OutOfMemory {

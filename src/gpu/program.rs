@@ -394,79 +394,120 @@ impl Gpu {
     ///
     /// Runs on one device are serialized by a lock held from the first write to the last read,
     /// so a program (and the buffers it shares between runs) can be run from many threads.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run(&self, program: &Program, inputs: &[(&GpuBuffer, &[f32])]) -> Result<Vec<Vec<f32>>> {
         Ok(self.run_timed(program, inputs)?.outputs)
     }
 
     /// [`Gpu::run`], also returning the GPU timestamps the program records.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn run_timed(
         &self,
         program: &Program,
         inputs: &[(&GpuBuffer, &[f32])],
     ) -> Result<RunOutput> {
-        let _guard = self.submit_lock.lock().map_err(|_| {
-            Error::DeviceLost("a previous run panicked while holding the device".into())
-        })?;
+        pollster::block_on(self.run_async(program, inputs))
+    }
+
+    /// The async form of [`Gpu::run_timed`]: nothing in it blocks in a browser. On native
+    /// targets it waits for the device inside (wgpu has no waker there), so it blocks its
+    /// thread like the blocking form.
+    pub async fn run_async(
+        &self,
+        program: &Program,
+        inputs: &[(&GpuBuffer, &[f32])],
+    ) -> Result<RunOutput> {
+        let _guard = self.submit_lock.lock().await;
         self.check_health(&program.label)?;
-        let submission = self.scoped(&program.label, || -> Result<wgpu::SubmissionIndex> {
-            for (buf, data) in inputs {
-                self.write(buf, data)?;
-            }
-            let mut encoder = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some(&program.label),
-                });
-            match &program.timestamps {
-                Some(ts) if ts.per_dispatch => {
-                    // One pass per dispatch so each gets its own begin/end timestamps.
-                    for (i, s) in program.steps.iter().enumerate() {
+        let submission = self
+            .scoped_async(&program.label, || -> Result<wgpu::SubmissionIndex> {
+                for (buf, data) in inputs {
+                    self.write(buf, data)?;
+                }
+                let mut encoder =
+                    self.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some(&program.label),
+                        });
+                match &program.timestamps {
+                    Some(ts) if ts.per_dispatch => {
+                        // One pass per dispatch so each gets its own begin/end timestamps.
+                        for (i, s) in program.steps.iter().enumerate() {
+                            let mut pass =
+                                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                    label: Some(&program.label),
+                                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                        query_set: &ts.query_set,
+                                        beginning_of_pass_write_index: Some(2 * i as u32),
+                                        end_of_pass_write_index: Some(2 * i as u32 + 1),
+                                    }),
+                                });
+                            s.record(&mut pass);
+                        }
+                    }
+                    ts => {
                         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                             label: Some(&program.label),
-                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                                query_set: &ts.query_set,
-                                beginning_of_pass_write_index: Some(2 * i as u32),
-                                end_of_pass_write_index: Some(2 * i as u32 + 1),
+                            timestamp_writes: ts.as_ref().map(|ts| {
+                                wgpu::ComputePassTimestampWrites {
+                                    query_set: &ts.query_set,
+                                    beginning_of_pass_write_index: Some(0),
+                                    end_of_pass_write_index: Some(1),
+                                }
                             }),
                         });
-                        s.record(&mut pass);
+                        for s in &program.steps {
+                            s.record(&mut pass);
+                        }
                     }
                 }
-                ts => {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(&program.label),
-                        timestamp_writes: ts.as_ref().map(|ts| wgpu::ComputePassTimestampWrites {
-                            query_set: &ts.query_set,
-                            beginning_of_pass_write_index: Some(0),
-                            end_of_pass_write_index: Some(1),
-                        }),
-                    });
-                    for s in &program.steps {
-                        s.record(&mut pass);
-                    }
+                if let Some(ts) = &program.timestamps {
+                    encoder.resolve_query_set(&ts.query_set, 0..ts.count, &ts.resolve, 0);
+                    encoder.copy_buffer_to_buffer(
+                        &ts.resolve,
+                        0,
+                        &ts.staging,
+                        0,
+                        ts.staging.size(),
+                    );
                 }
-            }
-            if let Some(ts) = &program.timestamps {
-                encoder.resolve_query_set(&ts.query_set, 0..ts.count, &ts.resolve, 0);
-                encoder.copy_buffer_to_buffer(&ts.resolve, 0, &ts.staging, 0, ts.staging.size());
-            }
-            for ((dst, _, _), src) in program.readback.iter().zip(&program.readback_src) {
-                encoder.copy_buffer_to_buffer(src, 0, dst, 0, dst.size());
-            }
-            Ok(self.queue.submit(Some(encoder.finish())))
-        })??;
-        for (dst, _, _) in &program.readback {
-            dst.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+                for ((dst, _, _), src) in program.readback.iter().zip(&program.readback_src) {
+                    encoder.copy_buffer_to_buffer(src, 0, dst, 0, dst.size());
+                }
+                Ok(self.queue.submit(Some(encoder.finish())))
+            })
+            .await??;
+        let mut mapped = Vec::new();
+        let staging = program
+            .readback
+            .iter()
+            .map(|(dst, _, _)| dst)
+            .chain(program.timestamps.as_ref().map(|ts| &ts.staging));
+        for buf in staging {
+            let (tx, rx) = futures_channel::oneshot::channel();
+            buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+            mapped.push(rx);
         }
-        if let Some(ts) = &program.timestamps {
-            ts.staging.slice(..).map_async(wgpu::MapMode::Read, |_| {});
-        }
+        #[cfg(not(target_arch = "wasm32"))]
         self.device
             .poll(wgpu::PollType::Wait {
                 submission_index: Some(submission),
                 timeout: None,
             })
             .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = submission;
+        for rx in mapped {
+            let done = rx.await.map_err(|_| {
+                Error::DeviceLost(format!("{}: the readback was dropped", program.label))
+            })?;
+            done.map_err(|e| Error::Gpu {
+                label: program.label.clone(),
+                message: e.to_string(),
+            })?;
+        }
         self.check_health(&program.label)?;
         let mut out = Vec::with_capacity(program.readback.len());
         for (dst, len, storage) in &program.readback {

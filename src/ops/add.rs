@@ -64,6 +64,7 @@ pub fn dispatches(
 }
 
 /// Runs an add on the GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(
     gpu: &Gpu,
     precision: Precision,

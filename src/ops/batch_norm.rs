@@ -150,6 +150,7 @@ pub fn dispatches(
 }
 
 /// Runs a batch norm on the GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(
     gpu: &Gpu,
     precision: Precision,

@@ -73,6 +73,7 @@ pub fn dispatches(
 }
 
 /// Runs a concat on the GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(gpu: &Gpu, precision: Precision, inputs: &[&Tensor]) -> Result<Tensor> {
     let shapes: Vec<&[usize]> = inputs.iter().map(|t| t.shape()).collect();
     let out = out_dims(&shapes)?;

@@ -382,6 +382,7 @@ pub(crate) fn check_weights(p: &ConvParams, weight: &Tensor, bias: Option<&Tenso
 
 /// Runs one convolution on the GPU with the kernel it would run in a model (a missing bias is
 /// zeros).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(
     gpu: &Gpu,
     precision: Precision,
@@ -394,6 +395,7 @@ pub fn run(
 }
 
 /// Runs one convolution on the GPU with the given kernel.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run_with(
     gpu: &Gpu,
     precision: Precision,

@@ -48,6 +48,7 @@ pub fn dispatches(label: &str, input: &[usize], y: usize, x: usize) -> Result<Ve
 }
 
 /// Runs a global average pool on the GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(gpu: &Gpu, precision: Precision, x: &Tensor) -> Result<Tensor> {
     let out = out_dims(x.shape())?;
     let d = dispatches("global_avg_pool", x.shape(), 0, 1)?;

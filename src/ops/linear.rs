@@ -80,6 +80,7 @@ impl LinearParams {
 }
 
 /// Runs one linear layer on the GPU (a missing bias is zeros).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(
     gpu: &Gpu,
     precision: Precision,

@@ -1,6 +1,12 @@
 //! The ops: for each, a params struct that owns its shape arithmetic and the dispatches that
 //! run it on the GPU (`shaders/<op>.wgsl`). The params structs know nothing about wgpu; the
 //! CPU reference (`crate::reference`) uses the same structs.
+//!
+//! Each op's blocking `run` (one op on its own, for tests and experiments) is left out of the
+//! browser build, where only whole models run, through the async API.
+
+// The browser build leaves out the blocking `run`s, and with them some imports' only users.
+#![cfg_attr(target_arch = "wasm32", allow(unused_imports))]
 
 pub mod add;
 pub mod batch_norm;
@@ -97,6 +103,7 @@ pub fn nchw(op: &str, shape: &[usize]) -> Result<[usize; 4]> {
 /// Runs one op on its own: uploads `inputs` (buffers 1..), fills the output (buffer 0) with
 /// NaN, runs the dispatches `build` makes, and reads the output back. For tests and tools; a
 /// model runs through a plan instead.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run_single(
     gpu: &Gpu,
     precision: Precision,

@@ -163,6 +163,7 @@ struct PoolUniform {
 }
 
 /// Runs one pooling layer on the GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(gpu: &Gpu, precision: Precision, p: &PoolParams, x: &Tensor) -> Result<Tensor> {
     let out = p.out_dims(x.shape())?;
     let d = p.dispatches("pool", x.shape(), 0, 1)?;

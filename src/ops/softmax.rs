@@ -56,6 +56,7 @@ pub fn dispatches(label: &str, shape: &[usize], y: usize, x: usize) -> Result<Ve
 }
 
 /// Runs a softmax on the GPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(gpu: &Gpu, precision: Precision, x: &Tensor) -> Result<Tensor> {
     let d = dispatches("softmax", x.shape(), 0, 1)?;
     super::run_single(gpu, precision, "softmax", &[x], x.shape(), d)
