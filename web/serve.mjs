@@ -2,9 +2,9 @@
 //
 //   node web/serve.mjs [PORT]          (or PORT=8080 node web/serve.mjs; default 8080)
 //
-// Bound to 127.0.0.1 only. Serves web/ at /, the repository's models/ at /models/ and the
-// exported ONNX files (web/generated/onnx/) at /onnx/. Every response carries
-// Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp: the page
+// Bound to 127.0.0.1 only. Serves web/ at /, the repository's models/ at /models/ and data/
+// (EfficientNet-Lite0) at /data/, and the exported ONNX files (web/generated/onnx/) at /onnx/.
+// Every response carries Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp: the page
 // is then cross-origin isolated, which SharedArrayBuffer (wasm threads) and precise timers need.
 //
 // Imported, `startServer({ port, host })` returns a promise of the listening http.Server
@@ -23,6 +23,8 @@ const REPO = path.dirname(WEB);
 export const ROOTS = {
   "/models/": path.join(REPO, "models"),
   "/onnx/": path.join(WEB, "generated", "onnx"),
+  // EfficientNet-Lite0 and the photos, when scripts/fetch_imagenet_assets.sh has run.
+  "/data/": path.join(REPO, "data"),
   "/": WEB,
 };
 

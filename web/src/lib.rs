@@ -1,0 +1,157 @@
+//! deeproots in the browser: JavaScript bindings to the engine's async API on WebGPU.
+//!
+//! The engine's code is the same as on native targets; this crate only converts between
+//! JavaScript values and the engine's types. Every method that touches the GPU returns a
+//! promise, and nothing here blocks.
+//!
+//! ```js
+//! import init, { Engine } from "./pkg/deeproots_web.js";
+//! await init();
+//! const engine = await Engine.create();
+//! const model = engine.load(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+//! const logits = await model.run(model.imageInput(pngBytes), 1);
+//! ```
+
+use deeproots::{Executor, GpuOptions, Model as HostModel, Precision, Tensor};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+fn js_err(e: deeproots::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// An open WebGPU device.
+#[wasm_bindgen]
+pub struct Engine {
+    engine: deeproots::Engine,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Opens the browser's WebGPU adapter (high-performance preference).
+    pub async fn create() -> Result<Engine, JsError> {
+        let engine = deeproots::Engine::new_async(&GpuOptions::default())
+            .await
+            .map_err(js_err)?;
+        Ok(Engine { engine })
+    }
+
+    /// The adapter, in one line: name, backend, device type, driver.
+    pub fn adapter(&self) -> String {
+        let a = self.engine.gpu().adapter();
+        let name = if a.name.is_empty() {
+            "WebGPU adapter"
+        } else {
+            &a.name
+        };
+        let mut s = format!("{name} ({}, {}", a.backend, a.device_type);
+        if !a.driver.is_empty() {
+            s += &format!(", {}", a.driver);
+        }
+        s + ")"
+    }
+
+    /// Loads a model file (the bytes of a `.safetensors` deeproots model) in f32; batch norms
+    /// are folded into the convolutions as on native targets.
+    pub fn load(&self, bytes: &[u8]) -> Result<Model, JsError> {
+        let host = HostModel::from_bytes(bytes)
+            .and_then(HostModel::fold_batch_norms)
+            .map_err(js_err)?;
+        let exec = self.engine.load(&host, Precision::F32).map_err(js_err)?;
+        Ok(Model {
+            exec: Rc::new(exec),
+        })
+    }
+}
+
+/// A model loaded on the device.
+#[wasm_bindgen]
+pub struct Model {
+    exec: Rc<Executor>,
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// The model's name.
+    pub fn name(&self) -> String {
+        self.exec.graph().name.clone()
+    }
+
+    /// The first input's shape without the batch dimension (C, H, W).
+    #[wasm_bindgen(js_name = inputShape)]
+    pub fn input_shape(&self) -> Vec<u32> {
+        self.exec.graph().inputs[0]
+            .shape
+            .iter()
+            .map(|&d| d as u32)
+            .collect()
+    }
+
+    /// Class names, index = class (empty when the file has none).
+    pub fn labels(&self) -> Vec<String> {
+        self.exec.graph().labels.clone()
+    }
+
+    /// Multiply-adds of one image.
+    #[wasm_bindgen(js_name = multiplyAdds)]
+    pub fn multiply_adds(&self) -> f64 {
+        self.exec.graph().total_cost().multiply_adds as f64
+    }
+
+    /// An image file's bytes (PNG or JPEG) as the model's input for one image: decoded,
+    /// resized, cropped and normalized as the model file's preprocess says.
+    #[wasm_bindgen(js_name = imageInput)]
+    pub fn image_input(&self, bytes: &[u8]) -> Result<Vec<f32>, JsError> {
+        let input = &self.exec.graph().inputs[0];
+        deeproots::preprocess::load_bytes("image", bytes, input)
+            .map(Tensor::into_data)
+            .map_err(js_err)
+    }
+
+    /// Pixels already at the input's size (row-major, channels interleaved, 0..255) as the
+    /// model's input for one image, normalized as the model file's preprocess says.
+    #[wasm_bindgen(js_name = pixelsInput)]
+    pub fn pixels_input(&self, pixels: &[u8]) -> Result<Vec<f32>, JsError> {
+        let input = &self.exec.graph().inputs[0];
+        let (c, hw) = match input.shape[..] {
+            [c, h, w] => (c, h * w),
+            _ => return Err(JsError::new("the model's input is not an image [C, H, W]")),
+        };
+        if pixels.len() != c * hw {
+            return Err(JsError::new(&format!(
+                "expected {} pixel values ({c} x {hw}), got {}",
+                c * hw,
+                pixels.len()
+            )));
+        }
+        let (mean, std) = match &input.preprocess {
+            Some(p) => (p.mean.clone(), p.std.clone()),
+            None => (vec![0.0; c], vec![1.0; c]),
+        };
+        let mut out = vec![0.0f32; c * hw];
+        for ch in 0..c {
+            for i in 0..hw {
+                out[ch * hw + i] = (pixels[i * c + ch] as f32 - mean[ch]) / std[ch];
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs `batch` images (`data` holds batch x C x H x W values, NCHW) and resolves to the
+    /// first output (batch x classes logits for a classifier) as a Float32Array.
+    pub fn run(&self, data: Vec<f32>, batch: u32) -> js_sys::Promise {
+        let exec = self.exec.clone();
+        future_to_promise(async move {
+            let mut shape = vec![batch as usize];
+            shape.extend(&exec.graph().inputs[0].shape);
+            let x = Tensor::new(shape, data).map_err(js_err)?;
+            let out = exec.run_async(&[&x]).await.map_err(js_err)?;
+            let first = out
+                .into_iter()
+                .next()
+                .ok_or_else(|| JsError::new("the model has no output"))?;
+            Ok(js_sys::Float32Array::from(first.data()).into())
+        })
+    }
+}
