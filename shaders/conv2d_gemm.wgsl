@@ -1,18 +1,19 @@
 // conv2d_gemm: implicit-GEMM grouped convolution. For group g (dispatch z), with
 // M = C_out/groups, N = batch * H_out * W_out and K = C_in/groups * kh * kw, it computes
 // C[M x N] = A[M x K] * B[K x N], gathering B from the input on the fly (no im2col buffer).
-// Each invocation keeps a 4 (output channels) x 4 (output pixels) register tile; tiles of one
-// group are spread over x and y. No shared memory: software adapters pay dearly for barriers.
+// Each invocation keeps a register tile of 4 output pixels by 4 (entry `main`) or 8 (entry
+// `main8`) output channels; tiles of one group are spread over x and y. No shared memory:
+// software adapters pay dearly for barriers.
 // Bindings: 0 Params (uniform), 1 y [N, C_out, H_out, W_out], 2 x [N, C_in, H, W],
-//           3 w [groups, K, M4] (the weight repacked at load: M rounded up to 4, zero-filled),
-//           4 b [C_out].
+//           3 w [groups, K, MP] read as 4-vectors (the weight repacked at load: M rounded up to
+//           MP, the tile height, zero-filled), 4 b [C_out].
 // Overrides: none.
 struct Params {
   batch: u32, c_in: u32, h: u32, w: u32,
   c_out: u32, ho: u32, wo: u32, groups: u32, kh: u32,
   kw: u32, sh: u32, sw: u32, dh: u32,
   dw: u32, pt: u32, pl: u32, act: u32,
-  m: u32, m4: u32, k: u32, n: u32,
+  m: u32, mp: u32, k: u32, n: u32,
   tiles_m: u32, tiles: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -34,13 +35,14 @@ fn tap(plane: i32, row: i32, col: i32) -> E {
   return select(E(0.0), load_x(u32(i)), ok);
 }
 
-fn store_pixel(q: u32, g: u32, tm: u32, acc: vec4<f32>) {
+// Stores output pixel q of channels m0 .. m0 + 3 of group g.
+fn store_pixel(q: u32, g: u32, m0: u32, acc: vec4<f32>) {
   if (q >= p.n) { return; }
   let hw_out = p.ho * p.wo;
   let b = q / hw_out;
   let r = q % hw_out;
   for (var i = 0u; i < 4u; i++) {
-    let m = tm * 4u + i;
+    let m = m0 + i;
     if (m < p.m) {
       let co = g * p.m + m;
       store_y((b * p.c_out + co) * hw_out + r, activate(acc[i] + f32(load_b(co)), p.act));
@@ -67,15 +69,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var acc1 = vec4<f32>(0.0);
   var acc2 = vec4<f32>(0.0);
   var acc3 = vec4<f32>(0.0);
-  var wi = g * p.k * p.m4 + tm * 4u;
+  // In 4-vectors: row k of the group's [K, MP] block starts at (g * K + k) * MP / 4.
+  var wi = (g * p.k * p.mp + tm * 4u) / 4u;
+  let step = p.mp / 4u;
   for (var ci = 0u; ci < cin_g; ci++) {
     let plane = i32(ci) * hw_in;
     for (var ky = 0u; ky < p.kh; ky++) {
       let dy = i32(ky * p.dh);
       for (var kx = 0u; kx < p.kw; kx++) {
         let dx = i32(kx * p.dw);
-        let a = vec4<E>(load_w(wi), load_w(wi + 1u), load_w(wi + 2u), load_w(wi + 3u));
-        wi += p.m4;
+        let a = load4_w(wi);
+        wi += step;
         acc0 += vec4<f32>(a * tap(w0.x + plane, w0.y + dy, w0.z + dx));
         acc1 += vec4<f32>(a * tap(w1.x + plane, w1.y + dy, w1.z + dx));
         acc2 += vec4<f32>(a * tap(w2.x + plane, w2.y + dy, w2.z + dx));
@@ -83,8 +87,71 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       }
     }
   }
-  store_pixel(tn * 4u, g, tm, acc0);
-  store_pixel(tn * 4u + 1u, g, tm, acc1);
-  store_pixel(tn * 4u + 2u, g, tm, acc2);
-  store_pixel(tn * 4u + 3u, g, tm, acc3);
+  store_pixel(tn * 4u, g, tm * 4u, acc0);
+  store_pixel(tn * 4u + 1u, g, tm * 4u, acc1);
+  store_pixel(tn * 4u + 2u, g, tm * 4u, acc2);
+  store_pixel(tn * 4u + 3u, g, tm * 4u, acc3);
+}
+
+// 8 output channels x 4 output pixels: twice the multiply-adds per gathered input value, for
+// adapters where the gather, not the arithmetic, is what costs (software rasterizers' JITs).
+@compute @workgroup_size(64)
+fn main8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+  let t = flat_id(wid, nwg, lid);
+  if (t >= p.tiles) { return; }
+  let g = wid.z;
+  let tm = t % p.tiles_m;
+  let tn = t / p.tiles_m;
+  let cin_g = p.c_in / p.groups;
+  let hw_in = i32(p.h * p.w);
+  let last = p.n - 1u;
+  let w0 = window(min(tn * 4u, last), g, cin_g);
+  let w1 = window(min(tn * 4u + 1u, last), g, cin_g);
+  let w2 = window(min(tn * 4u + 2u, last), g, cin_g);
+  let w3 = window(min(tn * 4u + 3u, last), g, cin_g);
+  // lo: channels 0-3 of the tile, hi: channels 4-7; one accumulator per pixel each.
+  var lo0 = vec4<f32>(0.0);
+  var lo1 = vec4<f32>(0.0);
+  var lo2 = vec4<f32>(0.0);
+  var lo3 = vec4<f32>(0.0);
+  var hi0 = vec4<f32>(0.0);
+  var hi1 = vec4<f32>(0.0);
+  var hi2 = vec4<f32>(0.0);
+  var hi3 = vec4<f32>(0.0);
+  var wi = (g * p.k * p.mp + tm * 8u) / 4u;
+  let step = p.mp / 4u;
+  for (var ci = 0u; ci < cin_g; ci++) {
+    let plane = i32(ci) * hw_in;
+    for (var ky = 0u; ky < p.kh; ky++) {
+      let dy = i32(ky * p.dh);
+      for (var kx = 0u; kx < p.kw; kx++) {
+        let dx = i32(kx * p.dw);
+        let a = load4_w(wi);
+        let c = load4_w(wi + 1u);
+        wi += step;
+        let x0 = tap(w0.x + plane, w0.y + dy, w0.z + dx);
+        let x1 = tap(w1.x + plane, w1.y + dy, w1.z + dx);
+        let x2 = tap(w2.x + plane, w2.y + dy, w2.z + dx);
+        let x3 = tap(w3.x + plane, w3.y + dy, w3.z + dx);
+        lo0 += vec4<f32>(a * x0);
+        lo1 += vec4<f32>(a * x1);
+        lo2 += vec4<f32>(a * x2);
+        lo3 += vec4<f32>(a * x3);
+        hi0 += vec4<f32>(c * x0);
+        hi1 += vec4<f32>(c * x1);
+        hi2 += vec4<f32>(c * x2);
+        hi3 += vec4<f32>(c * x3);
+      }
+    }
+  }
+  let m0 = tm * 8u;
+  store_pixel(tn * 4u, g, m0, lo0);
+  store_pixel(tn * 4u + 1u, g, m0, lo1);
+  store_pixel(tn * 4u + 2u, g, m0, lo2);
+  store_pixel(tn * 4u + 3u, g, m0, lo3);
+  store_pixel(tn * 4u, g, m0 + 4u, hi0);
+  store_pixel(tn * 4u + 1u, g, m0 + 4u, hi1);
+  store_pixel(tn * 4u + 2u, g, m0 + 4u, hi2);
+  store_pixel(tn * 4u + 3u, g, m0 + 4u, hi3);
 }

@@ -122,7 +122,7 @@ impl Executor {
                     .get(weight)
                     .ok_or_else(|| graph_err(&n.name, format!("tensor '{weight}' missing")))?;
                 let w = params
-                    .device_weight(params.algorithm(), data)
+                    .device_weight(params.algorithm(crate::ops::cpu_adapter(&gpu)), data)
                     .map_err(|e| graph_err(&n.name, e.to_string()))?;
                 upload(format!("{}#weight", n.name), &w)?;
             }
@@ -303,7 +303,7 @@ impl Executor {
                 Op::Conv2d {
                     params, bias: b, ..
                 } => params.dispatches(
-                    params.algorithm(),
+                    params.algorithm(crate::ops::cpu_adapter(&self.gpu)),
                     label,
                     &xs,
                     [y, x, w(&format!("{label}#weight"))?, bias(b)?],

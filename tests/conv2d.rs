@@ -26,7 +26,11 @@ fn run_cases(test: &str, cases: &[Case]) {
         let b = c.bias.then(|| random(&mut rng, &[c.p.c_out]));
         let want = reference::conv2d(&c.p, &x, &w, b.as_ref()).unwrap();
         // Every kernel that can run the layer, not only the one a model would pick.
-        let mut algorithms = vec![ConvAlgorithm::Direct, ConvAlgorithm::Gemm];
+        let mut algorithms = vec![
+            ConvAlgorithm::Direct,
+            ConvAlgorithm::Gemm,
+            ConvAlgorithm::Gemm8,
+        ];
         if c.p.is_pointwise() {
             algorithms.push(ConvAlgorithm::Matmul);
         }

@@ -3,6 +3,8 @@
 //! Every kernel in shaders/ is written once against a small generated preamble:
 //! - `E`: the element type loads return (f16 with native f16 storage, else f32);
 //! - `load_<input>(i) -> E` for each input binding and `store_y(i, v: f32)` for the output;
+//!   an input listed as `"vec4 <name>"` is bound as an array of 4-vectors and read four
+//!   elements at a time with `load4_<name>(i) -> vec4<E>` (`i` counts 4-vectors);
 //! - `flat_id(...)`: the invocation's index in a 1-D grid spread over two dispatch dimensions.
 //!
 //! The binding order is the same in every shader: 0 = the kernel's `Params` uniform (declared in
@@ -65,6 +67,9 @@ fn output(name: &str, storage: Storage) -> String {
 }
 
 fn input(binding: usize, name: &str, storage: Storage) -> String {
+    if let Some(name) = name.strip_prefix("vec4 ") {
+        return input_vec4(binding, name, storage);
+    }
     match storage {
         Storage::F32 => format!(
             "@group(0) @binding({binding}) var<storage, read> {name}: array<f32>;\n\
@@ -77,6 +82,26 @@ fn input(binding: usize, name: &str, storage: Storage) -> String {
         Storage::F16Packed => format!(
             "@group(0) @binding({binding}) var<storage, read> {name}: array<u32>;\n\
              fn load_{name}(i: u32) -> E {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}\n"
+        ),
+    }
+}
+
+fn input_vec4(binding: usize, name: &str, storage: Storage) -> String {
+    match storage {
+        Storage::F32 => format!(
+            "@group(0) @binding({binding}) var<storage, read> {name}: array<vec4<f32>>;\n\
+             fn load4_{name}(i: u32) -> vec4<E> {{ return {name}[i]; }}\n"
+        ),
+        Storage::F16 => format!(
+            "@group(0) @binding({binding}) var<storage, read> {name}: array<vec4<f16>>;\n\
+             fn load4_{name}(i: u32) -> vec4<E> {{ return {name}[i]; }}\n"
+        ),
+        Storage::F16Packed => format!(
+            "@group(0) @binding({binding}) var<storage, read> {name}: array<vec2<u32>>;\n\
+             fn load4_{name}(i: u32) -> vec4<E> {{\n\
+             \x20 let v = {name}[i];\n\
+             \x20 return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y));\n\
+             }}\n"
         ),
     }
 }

@@ -24,7 +24,15 @@ pub static GEMM_KERNEL: Kernel = Kernel {
     name: "conv2d_gemm",
     source: include_str!("../../shaders/conv2d_gemm.wgsl"),
     entry: "main",
-    inputs: &["x", "w", "b"],
+    inputs: &["x", "vec4 w", "b"],
+};
+
+/// The implicit-GEMM kernel with 8 (channels) x 4 (pixels) register tiles.
+pub static GEMM8_KERNEL: Kernel = Kernel {
+    name: "conv2d_gemm8",
+    source: include_str!("../../shaders/conv2d_gemm.wgsl"),
+    entry: "main8",
+    inputs: &["x", "vec4 w", "b"],
 };
 
 /// Which kernel runs a convolution.
@@ -32,20 +40,33 @@ pub static GEMM_KERNEL: Kernel = Kernel {
 pub enum ConvAlgorithm {
     /// One invocation per output (`conv2d.wgsl`): depthwise and few outputs per group.
     Direct,
-    /// Implicit GEMM with register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
+    /// Implicit GEMM with 4 x 4 register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
     Gemm,
+    /// The implicit GEMM with 8 x 4 tiles (entry `main8`): twice the multiply-adds per
+    /// gathered input, which CPU adapters (lavapipe, SwiftShader) reward.
+    Gemm8,
     /// A matrix multiply per group (`matmul.wgsl`): 1x1, stride 1, unpadded.
     Matmul,
 }
 
 impl ConvAlgorithm {
-    /// The algorithm forced by `DEEPROOTS_CONV` (`direct`, `gemm`, `matmul`), for experiments;
-    /// `auto` or unset lets each layer choose.
+    /// Output channels per register tile of the implicit-GEMM kernels (`None` for the others).
+    pub fn tile_rows(self) -> Option<usize> {
+        match self {
+            Self::Gemm => Some(4),
+            Self::Gemm8 => Some(8),
+            Self::Direct | Self::Matmul => None,
+        }
+    }
+
+    /// The algorithm forced by `DEEPROOTS_CONV` (`direct`, `gemm`, `gemm8`, `matmul`), for
+    /// experiments; `auto` or unset lets each layer choose.
     pub fn forced() -> Option<Self> {
         static FORCED: std::sync::OnceLock<Option<ConvAlgorithm>> = std::sync::OnceLock::new();
         *FORCED.get_or_init(|| match std::env::var("DEEPROOTS_CONV").as_deref() {
             Ok("direct") => Some(ConvAlgorithm::Direct),
             Ok("gemm") => Some(ConvAlgorithm::Gemm),
+            Ok("gemm8") => Some(ConvAlgorithm::Gemm8),
             Ok("matmul") => Some(ConvAlgorithm::Matmul),
             _ => None,
         })
@@ -178,38 +199,42 @@ impl ConvParams {
 
     /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies),
     /// else the matmul for pointwise layers, the implicit GEMM where a group has at least 4
-    /// output channels, and the direct kernel otherwise (depthwise).
-    pub fn algorithm(&self) -> ConvAlgorithm {
+    /// output channels (with 8-channel tiles on CPU adapters where a group has at least 8), and
+    /// the direct kernel otherwise (depthwise). `cpu_adapter`: the adapter is a CPU (software)
+    /// one; the measurements behind the choice are in docs/results/.
+    pub fn algorithm(&self, cpu_adapter: bool) -> ConvAlgorithm {
+        let per_group = self.c_out / self.groups.max(1);
         match ConvAlgorithm::forced() {
             Some(ConvAlgorithm::Matmul) | None if self.is_pointwise() => ConvAlgorithm::Matmul,
-            Some(ConvAlgorithm::Matmul) | None if self.c_out / self.groups.max(1) >= 4 => {
-                ConvAlgorithm::Gemm
+            Some(ConvAlgorithm::Matmul) | None if cpu_adapter && per_group >= 8 => {
+                ConvAlgorithm::Gemm8
             }
+            Some(ConvAlgorithm::Matmul) | None if per_group >= 4 => ConvAlgorithm::Gemm,
             Some(ConvAlgorithm::Matmul) | None => ConvAlgorithm::Direct,
             Some(a) => a,
         }
     }
 
     /// The weight in the layout this layer's kernel reads: as given, or for the implicit GEMM
-    /// repacked to `[groups, K, M4]` (K = C_in/groups * kh * kw, M4 = C_out/groups rounded up
-    /// to 4, zero-filled) so a tile's four output channels sit side by side.
+    /// repacked to `[groups, K, MP]` (K = C_in/groups * kh * kw, MP = C_out/groups rounded up
+    /// to the tile height, 4 or 8, zero-filled) so a tile's output channels sit side by side.
     pub fn device_weight(&self, algorithm: ConvAlgorithm, weight: &Tensor) -> Result<Tensor> {
         check_weights(self, weight, None)?;
-        if algorithm != ConvAlgorithm::Gemm {
+        let Some(rows) = algorithm.tile_rows() else {
             return Ok(weight.clone());
-        }
+        };
         let g = self.groups;
         let m = self.c_out / g;
-        let m4 = m.div_ceil(4) * 4;
+        let mp = m.div_ceil(rows) * rows;
         let k = self.c_in / g * self.kernel[0] * self.kernel[1];
-        let mut packed = vec![0.0; g * k * m4];
+        let mut packed = vec![0.0; g * k * mp];
         for co in 0..self.c_out {
             let (gi, mi) = (co / m, co % m);
             for ki in 0..k {
-                packed[(gi * k + ki) * m4 + mi] = weight.data()[co * k + ki];
+                packed[(gi * k + ki) * mp + mi] = weight.data()[co * k + ki];
             }
         }
-        Tensor::new([g, k, m4], packed)
+        Tensor::new([g, k, mp], packed)
     }
 
     /// The dispatches computing `y` from `x`, weight `w` (in [`Self::device_weight`]'s
@@ -269,16 +294,16 @@ impl ConvParams {
             pt: u("pad top", self.padding[0])?,
             pl: u("pad left", self.padding[1])?,
         };
-        if algorithm == ConvAlgorithm::Gemm {
+        if let Some(rows) = algorithm.tile_rows() {
             let m = self.c_out / self.groups;
             let n_pix = n * out[2] * out[3];
-            let tiles_m = m.div_ceil(4);
+            let tiles_m = m.div_ceil(rows);
             let tiles = tiles_m * n_pix.div_ceil(4);
             let params = GemmUniform {
                 geometry,
                 act: self.activation.code(),
                 m: u("outputs per group", m)?,
-                m4: u("outputs per group", m.div_ceil(4) * 4)?,
+                mp: u("outputs per group", tiles_m * rows)?,
                 k: u("K", c_in / self.groups * self.kernel[0] * self.kernel[1])?,
                 n: u("batch x pixels", n_pix)?,
                 tiles_m: u("tiles", tiles_m)?,
@@ -287,7 +312,11 @@ impl ConvParams {
             let [x_wg, y_wg, _] = grid(tiles);
             return Ok(vec![Dispatch {
                 label: label.to_string(),
-                kernel: &GEMM_KERNEL,
+                kernel: if rows == 8 {
+                    &GEMM8_KERNEL
+                } else {
+                    &GEMM_KERNEL
+                },
                 constants: vec![],
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [x_wg, y_wg, u("groups", self.groups)?],
@@ -350,7 +379,7 @@ struct GemmUniform {
     geometry: Geometry,
     act: u32,
     m: u32,
-    m4: u32,
+    mp: u32,
     k: u32,
     n: u32,
     tiles_m: u32,
@@ -391,7 +420,15 @@ pub fn run(
     weight: &Tensor,
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
-    run_with(gpu, precision, p.algorithm(), p, x, weight, bias)
+    run_with(
+        gpu,
+        precision,
+        p.algorithm(super::cpu_adapter(gpu)),
+        p,
+        x,
+        weight,
+        bias,
+    )
 }
 
 /// Runs one convolution on the GPU with the given kernel.

@@ -68,11 +68,16 @@ impl Activation {
 /// Workgroups a device wants in flight before a kernel is worth splitting further: none on a
 /// CPU adapter (a few workgroups keep its cores busy), a few hundred on a GPU.
 pub fn min_workgroups(gpu: &Gpu) -> usize {
-    if gpu.adapter().device_type == "Cpu" {
+    if cpu_adapter(gpu) {
         0
     } else {
         512
     }
+}
+
+/// The adapter runs on the CPU (lavapipe, llvmpipe, SwiftShader): some kernel choices differ.
+pub fn cpu_adapter(gpu: &Gpu) -> bool {
+    gpu.adapter().device_type == "Cpu"
 }
 
 /// Workgroups of a 1-D kernel over `invocations` threads (64 per workgroup), spread over x and
