@@ -33,6 +33,7 @@ fn run_cases(test: &str, cases: &[Case]) {
         ];
         if c.p.is_pointwise() {
             algorithms.push(ConvAlgorithm::Matmul);
+            algorithms.push(ConvAlgorithm::Matmul8);
         }
         for m in &modes {
             for &a in &algorithms {

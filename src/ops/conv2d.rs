@@ -47,20 +47,24 @@ pub enum ConvAlgorithm {
     Gemm8,
     /// A matrix multiply per group (`matmul.wgsl`): 1x1, stride 1, unpadded.
     Matmul,
+    /// The matrix multiply with 8 x 4 tiles (`matmul8.wgsl`), for CPU adapters; weights
+    /// repacked at load as for the implicit GEMM.
+    Matmul8,
 }
 
 impl ConvAlgorithm {
-    /// Output channels per register tile of the implicit-GEMM kernels (`None` for the others).
+    /// Output channels per register tile of the kernels that read repacked weights (`None` for
+    /// the others).
     pub fn tile_rows(self) -> Option<usize> {
         match self {
             Self::Gemm => Some(4),
-            Self::Gemm8 => Some(8),
+            Self::Gemm8 | Self::Matmul8 => Some(8),
             Self::Direct | Self::Matmul => None,
         }
     }
 
-    /// The algorithm forced by `DEEPROOTS_CONV` (`direct`, `gemm`, `gemm8`, `matmul`), for
-    /// experiments; `auto` or unset lets each layer choose.
+    /// The algorithm forced by `DEEPROOTS_CONV` (`direct`, `gemm`, `gemm8`, `matmul`,
+    /// `matmul8`), for experiments; `auto` or unset lets each layer choose.
     pub fn forced() -> Option<Self> {
         static FORCED: std::sync::OnceLock<Option<ConvAlgorithm>> = std::sync::OnceLock::new();
         *FORCED.get_or_init(|| match std::env::var("DEEPROOTS_CONV").as_deref() {
@@ -68,6 +72,7 @@ impl ConvAlgorithm {
             Ok("gemm") => Some(ConvAlgorithm::Gemm),
             Ok("gemm8") => Some(ConvAlgorithm::Gemm8),
             Ok("matmul") => Some(ConvAlgorithm::Matmul),
+            Ok("matmul8") => Some(ConvAlgorithm::Matmul8),
             _ => None,
         })
     }
@@ -198,19 +203,27 @@ impl ConvParams {
     }
 
     /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies),
-    /// else the matmul for pointwise layers, the implicit GEMM where a group has at least 4
+    /// else the matmul for pointwise layers (8 x 4 tiles on CPU adapters), the implicit GEMM where a group has at least 4
     /// output channels (with 8-channel tiles on CPU adapters where a group has at least 8), and
     /// the direct kernel otherwise (depthwise). `cpu_adapter`: the adapter is a CPU (software)
     /// one; the measurements behind the choice are in docs/results/.
     pub fn algorithm(&self, cpu_adapter: bool) -> ConvAlgorithm {
+        use ConvAlgorithm::*;
         let per_group = self.c_out / self.groups.max(1);
         match ConvAlgorithm::forced() {
-            Some(ConvAlgorithm::Matmul) | None if self.is_pointwise() => ConvAlgorithm::Matmul,
-            Some(ConvAlgorithm::Matmul) | None if cpu_adapter && per_group >= 8 => {
-                ConvAlgorithm::Gemm8
+            // Every kernel runs a pointwise layer.
+            Some(a) if self.is_pointwise() => a,
+            None if self.is_pointwise() => {
+                if cpu_adapter {
+                    Matmul8
+                } else {
+                    Matmul
+                }
             }
-            Some(ConvAlgorithm::Matmul) | None if per_group >= 4 => ConvAlgorithm::Gemm,
-            Some(ConvAlgorithm::Matmul) | None => ConvAlgorithm::Direct,
+            // The matmuls run only pointwise layers: the others choose as if nothing was forced.
+            Some(Matmul | Matmul8) | None if cpu_adapter && per_group >= 8 => Gemm8,
+            Some(Matmul | Matmul8) | None if per_group >= 4 => Gemm,
+            Some(Matmul | Matmul8) | None => Direct,
             Some(a) => a,
         }
     }
@@ -249,13 +262,14 @@ impl ConvParams {
     ) -> Result<Vec<Dispatch>> {
         let out = self.out_dims(input)?;
         let [n, c_in, h, wd] = nchw("conv2d", input)?;
-        if algorithm == ConvAlgorithm::Matmul && !self.is_pointwise() {
+        let matmul = matches!(algorithm, ConvAlgorithm::Matmul | ConvAlgorithm::Matmul8);
+        if matmul && !self.is_pointwise() {
             return Err(invalid(
                 label,
                 "the matmul kernel runs only 1x1, stride 1, unpadded convolutions",
             ));
         }
-        if algorithm == ConvAlgorithm::Matmul {
+        if matmul {
             let hw = h * wd;
             let (m, k) = (self.c_out / self.groups, c_in / self.groups);
             let k_split =
@@ -270,6 +284,7 @@ impl ConvParams {
                 c_strides: [self.c_out * hw, m * hw, hw, 1],
                 activation: self.activation,
                 k_split,
+                wide: algorithm == ConvAlgorithm::Matmul8,
             };
             return mm.dispatches(label, y, x, w, b).map(|d| vec![d]);
         }

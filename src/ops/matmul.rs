@@ -24,6 +24,15 @@ pub static SPLIT_KERNEL: Kernel = Kernel {
     inputs: &["x", "w", "b"],
 };
 
+/// The matmul with 8 x 4 tiles for CPU adapters (`shaders/matmul8.wgsl`); A repacked to
+/// `[groups, K, MP]` as for the implicit GEMM (`ConvParams::device_weight`).
+pub static WIDE_KERNEL: Kernel = Kernel {
+    name: "matmul8",
+    source: include_str!("../../shaders/matmul8.wgsl"),
+    entry: "main",
+    inputs: &["x", "vec4 w", "b"],
+};
+
 /// Output tile edge of one workgroup.
 const TILE: usize = 32;
 
@@ -48,6 +57,9 @@ pub struct MatmulParams {
     pub activation: Activation,
     /// Split K over this many slices of one workgroup (1, 2 or 4).
     pub k_split: usize,
+    /// Run the 8 x 4 tile kernel (`matmul8.wgsl`; no K split), which reads A repacked to
+    /// `[groups, K, MP]` instead of `[groups * M, K]`.
+    pub wide: bool,
 }
 
 /// Mirrors `Params` in shaders/matmul.wgsl.
@@ -128,6 +140,21 @@ impl MatmulParams {
             sc: strides(self.c_strides)?,
             act: self.activation.code(),
         };
+        if self.wide {
+            return Ok(Dispatch {
+                label: label.to_string(),
+                kernel: &WIDE_KERNEL,
+                constants: vec![],
+                params: bytemuck::bytes_of(&params).to_vec(),
+                workgroups: [
+                    u("column tiles", self.n.div_ceil(TILE))?,
+                    u("row tiles", self.m.div_ceil(2 * TILE))?,
+                    u("batches x groups", self.batches * self.groups)?,
+                ],
+                output: y,
+                inputs: vec![x, w, b],
+            });
+        }
         Ok(Dispatch {
             label: label.to_string(),
             kernel: if self.k_split > 1 {
