@@ -1,18 +1,42 @@
-// HOOK: the deeproots wasm engine in the speed comparison (web/bench/index.html).
+// The deeproots wasm engine in the speed comparison (web/bench/index.html): installs
 //
-// This module is imported by bench.js before any timing starts. Once the wasm package exists,
-// install the timing function here:
+//   window.deeprootsBench = async (modelUrl, { runs, warmup, input, shape }) =>
+//       { times, output, adapter, load_ms }
 //
-//   window.deeprootsBench = async (modelUrl, { runs, warmup, input, shape }) => result
-//
-//   modelUrl  URL of a deeproots model file, e.g. "/generated/models/nin-root-8.safetensors"
-//   input     Float32Array, NCHW, the same batch ORT-web gets; shape is [1, 3, 32, 32]
-//   result    the median ms of `runs` timed runs after `warmup` untimed ones, as a number, or
-//             { times: number[] (ms per timed run; the page takes the median) or median_ms: number,
-//               output?: Float32Array (the logits: the page compares them with ORT-web's wasm
-//               provider, rel_l2_vs_wasm), adapter?: string, load_ms?: number }
-//
-// Time it as the ORT rows are timed: one run = write the input, run, read the output back, and
-// leave loading the model and building the plan out of the timed runs (report it as load_ms).
-//
-// Until then this module does nothing and the page reports the deeproots rows as skipped.
+// One timed run = write the input, run, read the logits back (as the ORT rows are timed); loading
+// the model file and building the plan are left out and reported as load_ms. Needs the wasm
+// package (web/build.sh); without it the page reports the deeproots rows as skipped.
+
+let engine = null;
+
+async function open() {
+  if (engine) return engine;
+  const pkg = await import("../pkg/deeproots_web.js");
+  await pkg.default();
+  engine = await pkg.Engine.create();
+  return engine;
+}
+
+try {
+  await open();
+  window.deeprootsBench = async (modelUrl, { runs, warmup, input, shape }) => {
+    const t0 = performance.now();
+    const r = await fetch(modelUrl);
+    if (!r.ok) throw new Error(`${modelUrl}: HTTP ${r.status}`);
+    const model = engine.load(new Uint8Array(await r.arrayBuffer()));
+    const batch = shape[0];
+    let output = await model.run(input, batch); // builds the plan and the pipelines
+    const load_ms = performance.now() - t0;
+    for (let i = 0; i < warmup; i++) await model.run(input, batch);
+    const times = [];
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      output = await model.run(input, batch);
+      times.push(performance.now() - t);
+    }
+    model.free();
+    return { times, output, adapter: engine.adapter(), load_ms };
+  };
+} catch (e) {
+  console.warn(`deeproots engine not available: ${e.message ?? e}`);
+}

@@ -138,6 +138,26 @@ impl Model {
         Ok(out)
     }
 
+    /// Runs `batch` images once with a GPU timestamp around every dispatch and resolves to
+    /// `[{node, ms}, ...]` in dispatch order (empty where the adapter has no timestamp queries).
+    pub fn profile(&self, data: Vec<f32>, batch: u32) -> js_sys::Promise {
+        let exec = self.exec.clone();
+        future_to_promise(async move {
+            let mut shape = vec![batch as usize];
+            shape.extend(&exec.graph().inputs[0].shape);
+            let x = Tensor::new(shape, data).map_err(js_err)?;
+            let (_, times) = exec.profile_async(&[&x]).await.map_err(js_err)?;
+            let out = js_sys::Array::new();
+            for t in times {
+                let o = js_sys::Object::new();
+                js_sys::Reflect::set(&o, &"node".into(), &t.node.into())?;
+                js_sys::Reflect::set(&o, &"ms".into(), &(t.ns / 1e6).into())?;
+                out.push(&o);
+            }
+            Ok(out.into())
+        })
+    }
+
     /// Runs `batch` images (`data` holds batch x C x H x W values, NCHW) and resolves to the
     /// first output (batch x classes logits for a classifier) as a Float32Array.
     pub fn run(&self, data: Vec<f32>, batch: u32) -> js_sys::Promise {
