@@ -94,6 +94,8 @@ async function loadModel(entry) {
   state.model = state.engine.load(bytes);
   state.entry = entry;
   $("model").value = entry.name;
+  $("top").tBodies[0].innerHTML = "";
+  $("time").textContent = "-";
   const shape = Array.from(state.model.inputShape());
   $("modelinfo").textContent =
     `${(bytes.length / 1e6).toFixed(2)} MB, input ${shape.join("x")}, ` +

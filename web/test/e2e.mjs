@@ -13,7 +13,7 @@
 // (npm ci in web/test).
 
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -116,6 +116,22 @@ try {
     check(shown === want, `${name}: clicking test image 0 shows '${shown}' (native top-1 '${want}')`);
     const time = await page.locator("#time").textContent();
     console.log(`     time per inference shown: ${time}`);
+  }
+  // EfficientNet-Lite0 when it has been converted into data/: a photo through the page's file
+  // input (decoded and resized in wasm) gives the native engine's top class and probability.
+  const effnet = path.join(REPO, "data", "efficientnet-lite0.safetensors");
+  const photo = path.join(REPO, "data", "imagenet", "imagenet_03_990.jpg");
+  if (existsSync(effnet) && existsSync(photo)) {
+    await page.evaluate(() => window.demo.load("efficientnet-lite0"));
+    await page.setInputFiles("#file", photo);
+    await page.waitForFunction(() => document.querySelector("#top tbody tr td.p"), null, { timeout: 300000 });
+    const label = await page.locator("#top tbody tr td").first().textContent();
+    const prob = parseFloat(await page.locator("#top tbody tr td.p").first().textContent()) / 100;
+    const native = JSON.parse(execFileSync(opt.deeproots, ["run", effnet, photo, "--json"], { encoding: "utf8" }))[0].top[0];
+    check(label === native.label && Math.abs(prob - native.probability) < 1e-3,
+      `efficientnet-lite0: ${path.basename(photo)} through the file input: '${label}' ${(100 * prob).toFixed(1)}% (native '${native.label}' ${(100 * native.probability).toFixed(1)}%)`);
+  } else {
+    console.log("skip efficientnet-lite0: data/efficientnet-lite0.safetensors not converted");
   }
   mkdirSync(path.dirname(opt.screenshot), { recursive: true });
   await page.screenshot({ path: opt.screenshot, fullPage: true });
