@@ -23,17 +23,52 @@ pub struct Image8 {
     pub data: Vec<u8>,
 }
 
-fn image_err(path: &Path, message: impl std::fmt::Display) -> Error {
+/// The longest side an image may have, decoded, resized or as the model's input: larger ones
+/// are refused before anything that size is allocated (a small file can claim a huge image).
+/// Every buffer of the resize is then at most `MAX_SIDE^2` pixels.
+pub const MAX_SIDE: usize = 8192;
+
+/// The most bytes the decoder may allocate for one image.
+const MAX_DECODE_BYTES: u64 = 256 << 20;
+
+fn image_err(name: &str, message: impl std::fmt::Display) -> Error {
+    // Decoders' messages may span lines; an error is one line.
+    let message = message.to_string();
+    let lines: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     Error::Image {
-        path: path.display().to_string(),
-        message: message.to_string(),
+        path: name.to_string(),
+        message: lines.join("; "),
     }
 }
 
 /// Decodes a PNG or JPEG file as RGB (3 channels) or grey (1 channel, Pillow's ITU-R 601-2 luma).
 pub fn decode(path: &Path, channels: usize) -> Result<Image8> {
-    let bytes = std::fs::read(path).map_err(|e| image_err(path, e))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| image_err(path, e))?;
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| image_err(&name, e))?;
+    decode_bytes(&name, &bytes, channels)
+}
+
+/// [`decode`] for an image already in memory; `name` is what errors call it.
+pub fn decode_bytes(name: &str, bytes: &[u8], channels: usize) -> Result<Image8> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| image_err(name, e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE as u32);
+    limits.max_image_height = Some(MAX_SIDE as u32);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| image_err(name, e))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err(image_err(
+            name,
+            format!("image is {}x{} pixels", img.width(), img.height()),
+        ));
+    }
     let rgb = img.to_rgb8();
     let (width, height) = (rgb.width() as usize, rgb.height() as usize);
     let data = match channels {
@@ -48,7 +83,7 @@ pub fn decode(path: &Path, channels: usize) -> Result<Image8> {
             .collect(),
         c => {
             return Err(image_err(
-                path,
+                name,
                 format!("the model wants {c} channels; images give 1 or 3"),
             ))
         }
@@ -176,14 +211,8 @@ pub fn center_crop(img: &Image8, w: usize, h: usize) -> Image8 {
 /// resize to the input's exact size; returns the 8-bit image the model sees.
 pub fn fit(img: &Image8, pre: Option<&Preprocess>, width: usize, height: usize) -> Image8 {
     let mut cur = img.clone();
-    if let Some(r) = pre.and_then(|p| p.resize).map(|r| r as usize) {
-        let (w, h) = (cur.width as f64, cur.height as f64);
-        let (nw, nh) = if cur.width <= cur.height {
-            (r, (h * r as f64 / w).round() as usize)
-        } else {
-            ((w * r as f64 / h).round() as usize, r)
-        };
-        cur = resize_bilinear(&cur, nw.max(1), nh.max(1));
+    if let Some((nw, nh)) = resized_size(img, pre) {
+        cur = resize_bilinear(&cur, nw, nh);
     }
     if let Some(c) = pre.and_then(|p| p.crop).map(|c| c as usize) {
         if cur.width >= c && cur.height >= c {
@@ -196,32 +225,66 @@ pub fn fit(img: &Image8, pre: Option<&Preprocess>, width: usize, height: usize) 
     cur
 }
 
+/// The size after `preprocess.resize` (shorter side to `resize`, the other side rounded), if
+/// the preprocess resizes.
+fn resized_size(img: &Image8, pre: Option<&Preprocess>) -> Option<(usize, usize)> {
+    let r = pre.and_then(|p| p.resize)? as usize;
+    let (w, h) = (img.width as f64, img.height as f64);
+    let (nw, nh) = if img.width <= img.height {
+        (r, (h * r as f64 / w).round() as usize)
+    } else {
+        ((w * r as f64 / h).round() as usize, r)
+    };
+    Some((nw.max(1), nh.max(1)))
+}
+
 /// Reads `path` and returns the tensor `[C, H, W]` for the graph input `input`.
 pub fn load(path: &Path, input: &RawInput) -> Result<Tensor> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| image_err(&name, e))?;
+    load_bytes(&name, &bytes, input)
+}
+
+/// [`load`] for an image already in memory; `name` is what errors call it.
+pub fn load_bytes(name: &str, bytes: &[u8], input: &RawInput) -> Result<Tensor> {
     let [c, h, w] = match input.shape[..] {
-        [c, h, w] => [c, h, w],
+        [c, h, w] if c > 0 && h > 0 && w > 0 && h.max(w) <= MAX_SIDE => [c, h, w],
         _ => {
             return Err(image_err(
-                path,
+                name,
                 format!(
-                    "the model input '{}' has shape {:?}, not [C, H, W]",
-                    input.name, input.shape
-                ),
+                "the model input '{}' has shape {:?}, not [C, H, W] with sides up to {MAX_SIDE}",
+                input.name, input.shape
+            ),
             ))
         }
     };
     let pre = input.preprocess.as_ref();
-    let img = fit(&decode(path, c)?, pre, w, h);
     let (mean, std) = match pre {
         Some(p) => (p.mean.clone(), p.std.clone()),
         None => (vec![0.0; c], vec![1.0; c]),
     };
     if mean.len() != c || std.len() != c || std.contains(&0.0) {
         return Err(image_err(
-            path,
+            name,
             format!("preprocess needs {c} means and {c} non-zero stds"),
         ));
     }
+    let img = decode_bytes(name, bytes, c)?;
+    if let Some((nw, nh)) = resized_size(&img, pre) {
+        if nw.max(nh) > MAX_SIDE {
+            return Err(image_err(
+                name,
+                format!(
+                    "resizing {}x{} to a shorter side of {} gives {nw}x{nh}, over the {MAX_SIDE}-pixel limit",
+                    img.width,
+                    img.height,
+                    nw.min(nh)
+                ),
+            ));
+        }
+    }
+    let img = fit(&img, pre, w, h);
     let bgr = pre.is_some_and(|p| p.color == "bgr");
     let mut data = vec![0.0f32; c * h * w];
     for ch in 0..c {

@@ -136,6 +136,21 @@ pub struct Graph {
     shapes: HashMap<String, Vec<usize>>,
 }
 
+/// The most elements a tensor or a value (per image) may have. Larger ones are refused when the
+/// graph is read, so no shape arithmetic can overflow: no device binds that much anyway.
+pub const MAX_ELEMENTS: usize = 1 << 31;
+
+/// The largest integer attribute (kernel, stride, padding, dilation, groups).
+pub const MAX_ATTRIBUTE: u64 = 1 << 24;
+
+/// Elements of `shape`, or `None` past [`MAX_ELEMENTS`].
+fn bounded_elements(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+}
+
 fn attr_err(node: &str, key: &str, want: &str, got: &Value) -> Error {
     graph_err(node, format!("attribute '{key}' must be {want}, got {got}"))
 }
@@ -161,14 +176,18 @@ impl<'a> Attrs<'a> {
         match self.get(key) {
             None => default.ok_or_else(|| graph_err(node, format!("missing attribute '{key}'"))),
             Some(v) => {
-                let want = format!("a list of {N} non-negative integers");
+                let want = format!("a list of {N} integers from 0 to {MAX_ATTRIBUTE}");
                 let list = v
                     .as_array()
                     .filter(|a| a.len() == N)
                     .ok_or_else(|| attr_err(node, key, &want, v))?;
                 let mut out = [0; N];
                 for (o, x) in out.iter_mut().zip(list) {
-                    *o = x.as_u64().ok_or_else(|| attr_err(node, key, &want, v))? as usize;
+                    *o = x
+                        .as_u64()
+                        .filter(|&x| x <= MAX_ATTRIBUTE)
+                        .ok_or_else(|| attr_err(node, key, &want, v))?
+                        as usize;
                 }
                 Ok(out)
             }
@@ -181,8 +200,16 @@ impl<'a> Attrs<'a> {
             None => Ok(default),
             Some(v) => v
                 .as_u64()
+                .filter(|&x| x <= MAX_ATTRIBUTE)
                 .map(|x| x as usize)
-                .ok_or_else(|| attr_err(node, key, "a non-negative integer", v)),
+                .ok_or_else(|| {
+                    attr_err(
+                        node,
+                        key,
+                        &format!("an integer from 0 to {MAX_ATTRIBUTE}"),
+                        v,
+                    )
+                }),
         }
     }
 
@@ -228,10 +255,17 @@ fn tensor_shape<'a>(
     name: &str,
     tensors: &'a HashMap<String, Vec<usize>>,
 ) -> Result<&'a [usize]> {
-    tensors
+    let shape = tensors
         .get(name)
         .map(Vec::as_slice)
-        .ok_or_else(|| graph_err(node, format!("tensor '{name}' is not in the file")))
+        .ok_or_else(|| graph_err(node, format!("tensor '{name}' is not in the file")))?;
+    if bounded_elements(shape).is_none() {
+        return Err(graph_err(
+            node,
+            format!("tensor '{name}' has shape {shape:?}, more than {MAX_ELEMENTS} elements"),
+        ));
+    }
+    Ok(shape)
 }
 
 fn weight_names<const N: usize>(
@@ -313,6 +347,7 @@ fn parse_node(raw: &RawNode, tensors: &HashMap<String, Vec<usize>>) -> Result<No
             }
             let groups = a.usize("groups", 1)?;
             let params = ConvParams {
+                // Both factors are bounded (MAX_ELEMENTS, MAX_ATTRIBUTE): no overflow.
                 c_in: c_in_g * groups,
                 c_out,
                 kernel,
@@ -511,10 +546,13 @@ impl Graph {
         }
         let mut shapes: HashMap<String, Vec<usize>> = HashMap::new();
         for i in &raw.inputs {
-            if i.shape.is_empty() || i.shape.contains(&0) {
+            if i.shape.is_empty() || i.shape.contains(&0) || bounded_elements(&i.shape).is_none() {
                 return Err(graph_err(
                     &i.name,
-                    format!("graph input has shape {:?}", i.shape),
+                    format!(
+                        "graph input has shape {:?}, expected non-zero dimensions and at most {MAX_ELEMENTS} elements",
+                        i.shape
+                    ),
                 ));
             }
             if shapes
@@ -555,6 +593,12 @@ impl Graph {
             let n = pending.remove(k);
             let ins: Vec<&[usize]> = n.inputs.iter().map(|i| shapes[i].as_slice()).collect();
             let out = infer(&n, &ins)?;
+            if bounded_elements(&out).is_none() {
+                return Err(graph_err(
+                    &n.name,
+                    format!("output shape {out:?} has more than {MAX_ELEMENTS} elements"),
+                ));
+            }
             shapes.insert(n.name.clone(), out);
             nodes.push(n);
         }
@@ -636,8 +680,8 @@ impl Graph {
             .iter()
             .map(|n| self.cost(n))
             .fold(Cost::default(), |a, c| Cost {
-                multiply_adds: a.multiply_adds + c.multiply_adds,
-                params: a.params + c.params,
+                multiply_adds: a.multiply_adds.saturating_add(c.multiply_adds),
+                params: a.params.saturating_add(c.params),
             })
     }
 
