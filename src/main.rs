@@ -156,7 +156,14 @@ enum ZooCommand {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("error: {e:#}");
+        // One line, whatever the causes' messages hold.
+        let message = format!("{e:#}");
+        let lines: Vec<&str> = message
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        eprintln!("error: {}", lines.join("; "));
         std::process::exit(1);
     }
 }
@@ -324,10 +331,35 @@ fn run_files(
     let precision = precision(prec)?;
     let m = load_model(model)?;
     let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
-    let mut inputs = Vec::new();
+    let mut inputs: Vec<Tensor> = Vec::new();
     for spec in &m.graph.inputs {
         let t = deeproots::model::read_tensor(&bytes, &spec.name)
+            .map_err(|e| match e {
+                // The file is an input file, not a model: say what is wrong without the prefix.
+                deeproots::Error::ModelFile(m) => anyhow::anyhow!(m),
+                e => e.into(),
+            })
             .with_context(|| format!("{}: the model's input '{}'", input.display(), spec.name))?;
+        let batch = inputs
+            .first()
+            .map_or(t.shape().first().copied(), |x| x.shape().first().copied());
+        if t.shape().len() != spec.shape.len() + 1
+            || t.shape()[1..] != spec.shape[..]
+            || t.shape().first() != batch.as_ref()
+            || batch == Some(0)
+        {
+            bail!(
+                "{}: tensor '{}' has shape {:?}, the model's input wants [N, {}] with the same N >= 1 for every input",
+                input.display(),
+                spec.name,
+                t.shape(),
+                spec.shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         inputs.push(t);
     }
     let engine = Engine::new(options)?;

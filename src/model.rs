@@ -263,7 +263,7 @@ fn decode(name: &str, view: &TensorView<'_>) -> Result<Tensor> {
             .collect(),
         other => {
             return Err(Error::ModelFile(format!(
-                "tensor '{name}' has dtype {other:?}; weights must be F32 or F16"
+                "tensor '{name}' has dtype {other:?}, expected F32 or F16"
             )))
         }
     };

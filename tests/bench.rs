@@ -3,29 +3,8 @@
 
 mod common;
 
-use common::gpu;
+use common::{deeproots_ok, gpu, tmp};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::Command;
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("deeproots-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn deeproots(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_deeproots"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "deeproots {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn bench_json(extra: &[&str]) -> Value {
     let json = tmp(&format!("bench{}.json", extra.len()));
@@ -52,7 +31,7 @@ fn bench_json(extra: &[&str]) -> Value {
         "--plot",
         plot.to_str().unwrap(),
     ]);
-    let table = deeproots(&args);
+    let table = deeproots_ok(&args);
     assert!(table.contains("nin28-root-8"), "{table}");
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(
@@ -128,7 +107,7 @@ fn profile_layers_add_up_to_the_model() {
         return;
     }
     let json = tmp("profile.json");
-    deeproots(&[
+    deeproots_ok([
         "profile",
         "nin28-root-4",
         "--batch",

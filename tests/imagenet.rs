@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::gpu;
+use common::{deeproots_ok, gpu};
 use deeproots::tensor::rel_l2;
 use deeproots::{Engine, Model, Precision, Tensor};
 use std::path::PathBuf;
-use std::process::Command;
 
 fn data() -> PathBuf {
     std::env::var_os("DEEPROOTS_DATA").map_or_else(
@@ -68,19 +67,10 @@ fn photos_are_classified_like_the_reference() {
         .iter()
         .map(|i| data().join("imagenet").join(i["file"].as_str().unwrap()))
         .collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_deeproots"))
-        .arg("run")
-        .arg(&model)
-        .args(&files)
-        .args(["--top", "1", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut args = vec!["run".into(), model.into_os_string()];
+    args.extend(files.iter().map(|f| f.clone().into_os_string()));
+    args.extend(["--top", "1", "--json"].map(Into::into));
+    let got: serde_json::Value = serde_json::from_str(&deeproots_ok(&args)).unwrap();
     let mut correct = 0;
     for (i, want) in images.iter().enumerate() {
         let top = &got[i]["top"][0];

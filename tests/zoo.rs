@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{check, modes, random, rng};
+use common::{check, deeproots_ok, modes, random, rng, tmp};
 use deeproots::graph::Op;
 use deeproots::{reference, zoo, Engine, Model, Precision, WeightDtype};
-use std::process::Command;
 
 /// NIN on CIFAR-10: (variant, multiply-adds, params) as published.
 const NIN: [(&str, u64, u64); 13] = [
@@ -71,25 +70,14 @@ fn close(what: &str, got: f64, want: f64, tol: f64) {
 
 #[test]
 fn nin_matches_every_published_row_through_inspect_json() {
-    let dir = std::env::temp_dir().join(format!("deeproots-zoo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     for (name, ma, params) in NIN {
-        let path = dir.join(format!("{name}.safetensors"));
+        let path = tmp(&format!("{name}.safetensors"));
         zoo::build(name, 1)
             .unwrap()
             .save(&path, WeightDtype::F16)
             .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_deeproots"))
-            .args(["inspect", "--json"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let out = deeproots_ok(["inspect".as_ref(), "--json".as_ref(), path.as_os_str()]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["params"].as_u64(), Some(params), "{name}: parameters");
         // We count conv multiply-adds only; the published figures also count one per bias
         // (1,418 for every NIN variant), within the 0.1% asked.

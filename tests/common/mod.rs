@@ -141,3 +141,72 @@ pub fn check(op: &str, mode: &Mode, got: &Tensor, want: &Tensor) {
         mode.tolerance
     );
 }
+
+/// A path in this test binary's own temporary folder.
+pub fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("deeproots-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs the built `deeproots` binary (with this process's environment, so
+/// `DEEPROOTS_BACKEND` carries over).
+pub fn deeproots<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new(env!("CARGO_BIN_EXE_deeproots"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs `deeproots` and returns its standard output, failing the test with its stderr when it
+/// fails.
+pub fn deeproots_ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = deeproots(&args);
+    assert!(
+        out.status.success(),
+        "deeproots {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Lines some Vulkan drivers print on their own when an instance is created (Mesa's WSI
+/// without a Wayland session); they are not ours.
+fn driver_noise(line: &str) -> bool {
+    line.starts_with("error: XDG_RUNTIME_DIR")
+}
+
+/// Runs `deeproots`, expecting a clean refusal: a failure exit code and exactly one line on
+/// stderr that starts with `error: `, with no panic and no backtrace. Returns that line.
+pub fn deeproots_refuses<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let args: Vec<_> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let out = deeproots(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "deeproots {args:?} succeeded: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "deeproots {args:?}: {stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !driver_noise(l)).collect();
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "deeproots {args:?}: {stderr}"
+    );
+    assert_eq!(lines.len(), 1, "deeproots {args:?}: not one line: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+    println!("refused: {}", lines[0]);
+    lines[0].to_string()
+}
