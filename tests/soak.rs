@@ -1,11 +1,11 @@
 //! Many runs of one model: no growth in host memory or in live GPU buffers after warm-up.
 //! `DEEPROOTS_SOAK_RUNS=5000 cargo test --release --test soak -- --nocapture` gives the long
-//! figure; CI runs a few hundred.
+//! figure (in the README); CI runs a few hundred.
 
 mod common;
 
 use common::gpu;
-use deeproots::{bench::random_input, zoo, Engine, Precision};
+use deeproots::{bench::random_input, Engine, Model, Precision};
 
 /// Resident set size in bytes (Linux), or 0 elsewhere.
 fn rss() -> u64 {
@@ -26,10 +26,12 @@ fn repeated_runs_leak_nothing() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let model = zoo::build("nin28-root-8", 0)
-        .unwrap()
-        .fold_batch_norms()
-        .unwrap();
+    // The shipped, trained NIN root model (the figure in the README comes from it).
+    let model = Model::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/models/nin28-root-8.safetensors"
+    ))
+    .unwrap();
     let exec = Engine::from_gpu(g.clone())
         .load(&model, Precision::F32)
         .unwrap();
