@@ -6,12 +6,18 @@
 import init, { Engine } from "./pkg/deeproots_web.js";
 import { readSafetensors } from "./safetensors.js";
 
-const MODELS = [
-  { name: "nin28-root-8", url: "/models/nin28-root-8.safetensors", ref: "/models/nin28-root-8.reference.safetensors" },
-  { name: "nin28", url: "/models/nin28.safetensors", ref: "/models/nin28.reference.safetensors" },
-  // Present when scripts/fetch_imagenet_assets.sh and python/convert_efficientnet.py have run.
-  { name: "efficientnet-lite0", url: "/data/efficientnet-lite0.safetensors", optional: true },
-];
+// The shipped Fashion-MNIST models (models/manifest.json, root-8 first), then EfficientNet-Lite0,
+// present when scripts/fetch_imagenet_assets.sh and python/convert_efficientnet.py have run.
+const MODELS = [];
+
+async function listModels() {
+  const manifest = await (await fetch("/models/manifest.json")).json();
+  manifest.sort((a, b) => (b.name === "nin28-root-8") - (a.name === "nin28-root-8"));
+  for (const m of manifest) {
+    MODELS.push({ name: m.name, url: `/models/${m.file}`, ref: m.reference && `/models/${m.reference}` });
+  }
+  MODELS.push({ name: "efficientnet-lite0", url: "/data/efficientnet-lite0.safetensors", optional: true });
+}
 
 const $ = (id) => document.getElementById(id);
 const state = { engine: null, model: null, entry: null, refs: null };
@@ -207,6 +213,7 @@ async function main() {
   state.engine = await Engine.create();
   $("adapter").textContent = await adapterLine();
   const select = $("model");
+  await listModels();
   for (const m of MODELS) {
     if (m.optional && !(await fetch(m.url, { method: "HEAD" })).ok) continue;
     select.add(new Option(m.name, m.name));

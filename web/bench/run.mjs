@@ -20,6 +20,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
+import { launchChromium } from "../chromium.mjs";
 import { startServer } from "../serve.mjs";
 
 const WEB = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -71,21 +72,7 @@ const mas = Object.fromEntries(models.map((m) => [m, multiplyAdds(m)]));
 const server = await startServer({ port: 0 });
 const base = `http://127.0.0.1:${server.address().port}`;
 const userDataDir = mkdtempSync(path.join(tmpdir(), "deeproots-bench-chromium-"));
-// launchPersistentContext is how Playwright takes a --user-data-dir; it adds --headless itself.
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: opt.chromium,
-  headless: true,
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--enable-unsafe-webgpu",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
-});
+const context = await launchChromium(chromium, userDataDir, { executablePath: opt.chromium });
 
 const loads = [];
 let exitCode = 0;

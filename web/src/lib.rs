@@ -21,6 +21,13 @@ fn js_err(e: deeproots::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// `batch` images of the first input's shape, NCHW, from `data`.
+fn batch_tensor(exec: &Executor, data: Vec<f32>, batch: u32) -> Result<Tensor, JsError> {
+    let mut shape = vec![batch as usize];
+    shape.extend(&exec.graph().inputs[0].shape);
+    Tensor::new(shape, data).map_err(js_err)
+}
+
 /// An open WebGPU device.
 #[wasm_bindgen]
 pub struct Engine {
@@ -143,9 +150,7 @@ impl Model {
     pub fn profile(&self, data: Vec<f32>, batch: u32) -> js_sys::Promise {
         let exec = self.exec.clone();
         future_to_promise(async move {
-            let mut shape = vec![batch as usize];
-            shape.extend(&exec.graph().inputs[0].shape);
-            let x = Tensor::new(shape, data).map_err(js_err)?;
+            let x = batch_tensor(&exec, data, batch)?;
             let (_, times) = exec.profile_async(&[&x]).await.map_err(js_err)?;
             let out = js_sys::Array::new();
             for t in times {
@@ -163,9 +168,7 @@ impl Model {
     pub fn run(&self, data: Vec<f32>, batch: u32) -> js_sys::Promise {
         let exec = self.exec.clone();
         future_to_promise(async move {
-            let mut shape = vec![batch as usize];
-            shape.extend(&exec.graph().inputs[0].shape);
-            let x = Tensor::new(shape, data).map_err(js_err)?;
+            let x = batch_tensor(&exec, data, batch)?;
             let out = exec.run_async(&[&x]).await.map_err(js_err)?;
             let first = out
                 .into_iter()

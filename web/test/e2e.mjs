@@ -2,7 +2,7 @@
 //
 //   node web/test/e2e.mjs [--deeproots PATH] [--chromium /usr/bin/chromium] [--screenshot FILE]
 //
-// For each shipped Fashion-MNIST model the page loads the model file, runs the 16 test images of
+// For each shipped Fashion-MNIST model (models/manifest.json) the page loads the model file, runs the 16 test images of
 // its reference file (models/<name>.reference.safetensors) in one batch, and the logits must equal
 // the native engine's on the same images (`deeproots run --input`, rel L2 <= 1e-4) with the same
 // predicted classes. The page's own preprocessing of the raw test images (pixelsInput) must give
@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { chromium } from "playwright-core";
 import { readHeader, readSafetensors, relL2 } from "../safetensors.js";
+import { launchChromium } from "../chromium.mjs";
 import { startServer } from "../serve.mjs";
 
 const WEB = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -30,7 +31,7 @@ const { values: opt } = parseArgs({
     deeproots: { type: "string", default: process.env.DEEPROOTS ?? path.join(REPO, "target/release/deeproots") },
     chromium: { type: "string", default: "/usr/bin/chromium" },
     screenshot: { type: "string", default: path.join(WEB, "generated", "e2e.png") },
-    models: { type: "string", default: "nin28-root-8,nin28" },
+    models: { type: "string" }, // comma-separated; default: every model of models/manifest.json
     fashion: { type: "string", default: "/usr/share/datasets/fashion-mnist" },
   },
 });
@@ -57,19 +58,9 @@ const tmp = mkdtempSync(path.join(tmpdir(), "deeproots-e2e-"));
 const server = await startServer({ port: 0, host: "127.0.0.1" });
 const url = `http://127.0.0.1:${server.address().port}/`;
 // A fresh profile each time: nothing cached from an earlier run.
-const browser = await chromium.launchPersistentContext(path.join(tmp, "profile"), {
+const browser = await launchChromium(chromium, path.join(tmp, "profile"), {
   executablePath: opt.chromium,
-  headless: true,
   viewport: { width: 1000, height: 820 },
-  args: [
-    "--no-sandbox",
-    "--enable-unsafe-webgpu",
-    "--enable-unsafe-swiftshader",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-  ],
 });
 try {
   const page = browser.pages()[0] ?? (await browser.newPage());
@@ -80,7 +71,10 @@ try {
   const adapter = await page.locator("#adapter").textContent();
   console.log(`adapter: ${adapter}`);
 
-  for (const name of opt.models.split(",").filter(Boolean)) {
+  const names = opt.models
+    ? opt.models.split(",").filter(Boolean)
+    : JSON.parse(readFileSync(path.join(REPO, "models", "manifest.json"), "utf8")).map((m) => m.name);
+  for (const name of names) {
     const modelFile = path.join(REPO, "models", `${name}.safetensors`);
     const refFile = path.join(REPO, "models", `${name}.reference.safetensors`);
     const nativeOut = path.join(tmp, `${name}.native.safetensors`);
