@@ -30,9 +30,9 @@ fn window(q: u32, g: u32, cin_g: u32) -> vec3<i32> {
 
 // The input value at (row, col) of channel plane `plane`, zero outside the image.
 fn tap(plane: i32, row: i32, col: i32) -> E {
-  let ok = row >= 0 && row < i32(p.h) && col >= 0 && col < i32(p.w);
-  let i = plane + clamp(row, 0, i32(p.h) - 1) * i32(p.w) + clamp(col, 0, i32(p.w) - 1);
-  return select(E(0.0), load_x(u32(i)), ok);
+  // Negative rows and columns wrap to large unsigned values, so two compares cover all four edges.
+  let ok = u32(row) < p.h && u32(col) < p.w;
+  return select(E(0.0), load_x(u32(select(0, plane + row * i32(p.w) + col, ok))), ok);
 }
 
 // Stores output pixel q of channels m0 .. m0 + 3 of group g.
