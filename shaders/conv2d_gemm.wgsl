@@ -119,21 +119,42 @@ fn main8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   var hi1 = vec4<f32>(0.0);
   var hi2 = vec4<f32>(0.0);
   var hi3 = vec4<f32>(0.0);
-  var wi = (g * p.k * p.mp + tm * 8u) / 4u;
-  let step = p.mp / 4u;
-  for (var ci = 0u; ci < cin_g; ci++) {
-    let plane = i32(ci) * hw_in;
-    for (var ky = 0u; ky < p.kh; ky++) {
-      let dy = i32(ky * p.dh);
-      for (var kx = 0u; kx < p.kw; kx++) {
-        let dx = i32(kx * p.dw);
+  // The window position outside, the input channel inside: each pixel's bounds test and address
+  // are worked out once per (ky, kx), and the inner loop only steps one channel plane further.
+  let hw = p.h * p.w;
+  let wbase = (g * p.k * p.mp + tm * 8u) / 4u;
+  let wstep = p.kh * p.kw * p.mp / 4u;
+  for (var ky = 0u; ky < p.kh; ky++) {
+    let dy = i32(ky * p.dh);
+    for (var kx = 0u; kx < p.kw; kx++) {
+      let dx = i32(kx * p.dw);
+      let r0 = w0.y + dy; let q0 = w0.z + dx;
+      let r1 = w1.y + dy; let q1 = w1.z + dx;
+      let r2 = w2.y + dy; let q2 = w2.z + dx;
+      let r3 = w3.y + dy; let q3 = w3.z + dx;
+      // Negative rows and columns wrap to large unsigned values: two compares cover four edges.
+      let ok0 = u32(r0) < p.h && u32(q0) < p.w;
+      let ok1 = u32(r1) < p.h && u32(q1) < p.w;
+      let ok2 = u32(r2) < p.h && u32(q2) < p.w;
+      let ok3 = u32(r3) < p.h && u32(q3) < p.w;
+      // Outside the image a pixel reads channel planes from offset 0 (in bounds) and uses 0.
+      var i0 = u32(select(0, w0.x + r0 * i32(p.w) + q0, ok0));
+      var i1 = u32(select(0, w1.x + r1 * i32(p.w) + q1, ok1));
+      var i2 = u32(select(0, w2.x + r2 * i32(p.w) + q2, ok2));
+      var i3 = u32(select(0, w3.x + r3 * i32(p.w) + q3, ok3));
+      var wi = wbase + (ky * p.kw + kx) * p.mp / 4u;
+      for (var ci = 0u; ci < cin_g; ci++) {
         let a = load4_w(wi);
         let c = load4_w(wi + 1u);
-        wi += step;
-        let x0 = tap(w0.x + plane, w0.y + dy, w0.z + dx);
-        let x1 = tap(w1.x + plane, w1.y + dy, w1.z + dx);
-        let x2 = tap(w2.x + plane, w2.y + dy, w2.z + dx);
-        let x3 = tap(w3.x + plane, w3.y + dy, w3.z + dx);
+        wi += wstep;
+        let x0 = select(E(0.0), load_x(i0), ok0);
+        let x1 = select(E(0.0), load_x(i1), ok1);
+        let x2 = select(E(0.0), load_x(i2), ok2);
+        let x3 = select(E(0.0), load_x(i3), ok3);
+        i0 += hw;
+        i1 += hw;
+        i2 += hw;
+        i3 += hw;
         lo0 += vec4<f32>(a * x0);
         lo1 += vec4<f32>(a * x1);
         lo2 += vec4<f32>(a * x2);
