@@ -183,6 +183,12 @@ fn pointwise_embedding_layers() {
             bias: true,
         },
         Case {
+            name: "1x1-g8-8x8".into(),
+            p: layer(40, 72, 1, 0, 1, 8),
+            input: [2, 40, 8, 8],
+            bias: true,
+        },
+        Case {
             name: "1x1-odd-7x7".into(),
             p: layer(33, 17, 1, 0, 1, 1),
             input: [3, 33, 7, 7],

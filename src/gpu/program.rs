@@ -147,8 +147,10 @@ impl Program {
     }
 }
 
+/// Buffer bytes for `len` elements: rounded up to 16, so a buffer bound as an array of
+/// 4-vectors (`"vec4 <name>"` inputs) covers every element.
 fn padded_bytes(len: usize, storage: Storage) -> u64 {
-    (len as u64 * storage.bytes_per_element()).div_ceil(4) * 4
+    (len as u64 * storage.bytes_per_element()).div_ceil(16) * 16
 }
 
 fn encode(data: &[f32], storage: Storage) -> Vec<u8> {

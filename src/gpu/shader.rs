@@ -4,7 +4,8 @@
 //! - `E`: the element type loads return (f16 with native f16 storage, else f32);
 //! - `load_<input>(i) -> E` for each input binding and `store_y(i, v: f32)` for the output;
 //!   an input listed as `"vec4 <name>"` is bound as an array of 4-vectors and read four
-//!   elements at a time with `load4_<name>(i) -> vec4<E>` (`i` counts 4-vectors);
+//!   elements at a time with `load4_<name>(i) -> vec4<E>` (`i` counts 4-vectors), or one at a
+//!   time with `load_<name>(i)` as usual (buffers are padded to 16 bytes);
 //! - `flat_id(...)`: the invocation's index in a 1-D grid spread over two dispatch dimensions.
 //!
 //! The binding order is the same in every shader: 0 = the kernel's `Params` uniform (declared in
@@ -90,17 +91,22 @@ fn input_vec4(binding: usize, name: &str, storage: Storage) -> String {
     match storage {
         Storage::F32 => format!(
             "@group(0) @binding({binding}) var<storage, read> {name}: array<vec4<f32>>;\n\
-             fn load4_{name}(i: u32) -> vec4<E> {{ return {name}[i]; }}\n"
+             fn load4_{name}(i: u32) -> vec4<E> {{ return {name}[i]; }}\n\
+             fn load_{name}(i: u32) -> E {{ return {name}[i >> 2u][i & 3u]; }}\n"
         ),
         Storage::F16 => format!(
             "@group(0) @binding({binding}) var<storage, read> {name}: array<vec4<f16>>;\n\
-             fn load4_{name}(i: u32) -> vec4<E> {{ return {name}[i]; }}\n"
+             fn load4_{name}(i: u32) -> vec4<E> {{ return {name}[i]; }}\n\
+             fn load_{name}(i: u32) -> E {{ return {name}[i >> 2u][i & 3u]; }}\n"
         ),
         Storage::F16Packed => format!(
             "@group(0) @binding({binding}) var<storage, read> {name}: array<vec2<u32>>;\n\
              fn load4_{name}(i: u32) -> vec4<E> {{\n\
              \x20 let v = {name}[i];\n\
              \x20 return vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y));\n\
+             }}\n\
+             fn load_{name}(i: u32) -> E {{\n\
+             \x20 return unpack2x16float({name}[i >> 2u][(i >> 1u) & 1u])[i & 1u];\n\
              }}\n"
         ),
     }

@@ -30,7 +30,16 @@ pub static WIDE_KERNEL: Kernel = Kernel {
     name: "matmul8",
     source: include_str!("../../shaders/matmul8.wgsl"),
     entry: "main",
-    inputs: &["x", "vec4 w", "b"],
+    inputs: &["vec4 x", "vec4 w", "b"],
+};
+
+/// [`WIDE_KERNEL`] reading four adjacent columns of B as one 4-vector (entry `main_v`), where
+/// B's layout allows it ([`MatmulParams::columns_in_vec4`]).
+pub static WIDE_VEC_KERNEL: Kernel = Kernel {
+    name: "matmul8_v",
+    source: include_str!("../../shaders/matmul8.wgsl"),
+    entry: "main_v",
+    inputs: &["vec4 x", "vec4 w", "b"],
 };
 
 /// Output tile edge of one workgroup.
@@ -76,6 +85,13 @@ struct MatmulUniform {
 }
 
 impl MatmulParams {
+    /// B's columns can be read four at a time: unit column stride, and N and every other
+    /// stride multiples of 4 (so each group of four columns is one aligned 4-vector).
+    pub fn columns_in_vec4(&self) -> bool {
+        let [sb, sg, sk, sn] = self.b_strides;
+        sn == 1 && [self.n, sb, sg, sk].iter().all(|v| v % 4 == 0)
+    }
+
     /// How many K slices to use: 4 when the grid has few workgroups for a long K (so a large
     /// device keeps more invocations busy), else 1. `min_workgroups` = 0 never splits.
     /// `DEEPROOTS_KSPLIT=1|2|4` forces a split wherever K allows it (for experiments and tests).
@@ -143,7 +159,11 @@ impl MatmulParams {
         if self.wide {
             return Ok(Dispatch {
                 label: label.to_string(),
-                kernel: &WIDE_KERNEL,
+                kernel: if self.columns_in_vec4() {
+                    &WIDE_VEC_KERNEL
+                } else {
+                    &WIDE_KERNEL
+                },
                 constants: vec![],
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [
