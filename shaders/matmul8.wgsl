@@ -3,11 +3,11 @@
 // B loads feed 32 multiply-adds (matmul.wgsl: eight loads for 16). A is repacked at load to
 // [groups, K, MP] (MP = M rounded up to 8, zero-filled), as for the implicit GEMM, so a tile's
 // 8 rows are two adjacent 4-vectors. A workgroup of 8 x 8 covers 64 rows x 32 columns.
-// Entry `main_v` reads the four columns as one 4-vector: for B with unit column stride and every
+// With VEC_B the four columns are read as one 4-vector: for B with unit column stride and every
 // other stride, and N, multiples of 4 (pointwise convolutions whose H*W is).
 // Bindings: 0 Params (uniform, as matmul.wgsl), 1 y (C), 2 x (B, bound as 4-vectors), 3 w (A
 // repacked), 4 b (bias).
-// Overrides: none. Grid: x = ceil(N / 32), y = ceil(M / 64), z = batches * groups.
+// Overrides: VEC_B (bool). Grid: x = ceil(N / 32), y = ceil(M / 64), z = batches * groups.
 struct Params {
   m: u32, n: u32, k: u32, groups: u32,
   sb_b: u32, sb_g: u32, sb_k: u32, sb_n: u32,
@@ -15,6 +15,7 @@ struct Params {
   act: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
+override VEC_B: bool = false;
 
 // Column n of rows m0 .. m0 + 3, with the bias of those rows.
 fn store_col(c_base: u32, m0: u32, n: u32, acc: vec4<f32>, bias_base: u32) {
@@ -57,60 +58,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let a = load4_w(wi);
     let c = load4_w(wi + 1u);
     wi += step;
-    let x0 = load_x(c0 + kb);
-    let x1 = load_x(c1 + kb);
-    let x2 = load_x(c2 + kb);
-    let x3 = load_x(c3 + kb);
+    var xv: vec4<E>;
+    if (VEC_B) {
+      xv = load4_x((c0 + kb) / 4u);
+    } else {
+      xv = vec4<E>(load_x(c0 + kb), load_x(c1 + kb), load_x(c2 + kb), load_x(c3 + kb));
+    }
     kb += p.sb_k;
-    lo0 += vec4<f32>(a * x0);
-    lo1 += vec4<f32>(a * x1);
-    lo2 += vec4<f32>(a * x2);
-    lo3 += vec4<f32>(a * x3);
-    hi0 += vec4<f32>(c * x0);
-    hi1 += vec4<f32>(c * x1);
-    hi2 += vec4<f32>(c * x2);
-    hi3 += vec4<f32>(c * x3);
-  }
-  let c_base = b * p.sc_b + g * p.sc_g;
-  let bias_base = g * p.m;
-  store_col(c_base, m0, n0, lo0, bias_base);
-  store_col(c_base, m0, n0 + 1u, lo1, bias_base);
-  store_col(c_base, m0, n0 + 2u, lo2, bias_base);
-  store_col(c_base, m0, n0 + 3u, lo3, bias_base);
-  store_col(c_base, m0 + 4u, n0, hi0, bias_base);
-  store_col(c_base, m0 + 4u, n0 + 1u, hi1, bias_base);
-  store_col(c_base, m0 + 4u, n0 + 2u, hi2, bias_base);
-  store_col(c_base, m0 + 4u, n0 + 3u, hi3, bias_base);
-}
-
-@compute @workgroup_size(8, 8, 1)
-fn main_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let g = wid.z % p.groups;
-  let b = wid.z / p.groups;
-  let m0 = (wid.y * 8u + lid.y) * 8u;
-  let n0 = (wid.x * 8u + lid.x) * 4u;
-  if (m0 >= p.m || n0 >= p.n) { return; }
-  let mp = (p.m + 7u) / 8u * 8u;
-  // In 4-vectors: columns n0 .. n0 + 3 of row k.
-  var bi = (b * p.sb_b + g * p.sb_g + n0) / 4u;
-  let bstep = p.sb_k / 4u;
-  // lo: rows m0 .. m0 + 3, hi: rows m0 + 4 .. m0 + 7; one accumulator per column each.
-  var lo0 = vec4<f32>(0.0);
-  var lo1 = vec4<f32>(0.0);
-  var lo2 = vec4<f32>(0.0);
-  var lo3 = vec4<f32>(0.0);
-  var hi0 = vec4<f32>(0.0);
-  var hi1 = vec4<f32>(0.0);
-  var hi2 = vec4<f32>(0.0);
-  var hi3 = vec4<f32>(0.0);
-  var wi = (g * p.k * mp + m0) / 4u;
-  let step = mp / 4u;
-  for (var kk = 0u; kk < p.k; kk++) {
-    let a = load4_w(wi);
-    let c = load4_w(wi + 1u);
-    wi += step;
-    let xv = load4_x(bi);
-    bi += bstep;
     let x0 = xv.x;
     let x1 = xv.y;
     let x2 = xv.z;
@@ -135,3 +89,4 @@ fn main_v(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
   store_col(c_base, m0 + 4u, n0 + 2u, hi2, bias_base);
   store_col(c_base, m0 + 4u, n0 + 3u, hi3, bias_base);
 }
+

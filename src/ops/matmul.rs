@@ -33,15 +33,6 @@ pub static WIDE_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
-/// [`WIDE_KERNEL`] reading four adjacent columns of B as one 4-vector (entry `main_v`), where
-/// B's layout allows it ([`MatmulParams::columns_in_vec4`]).
-pub static WIDE_VEC_KERNEL: Kernel = Kernel {
-    name: "matmul8_v",
-    source: include_str!("../../shaders/matmul8.wgsl"),
-    entry: "main_v",
-    inputs: &["vec4 x", "vec4 w", "b"],
-};
-
 /// Output tile edge of one workgroup.
 const TILE: usize = 32;
 
@@ -85,8 +76,8 @@ struct MatmulUniform {
 }
 
 impl MatmulParams {
-    /// B's columns can be read four at a time: unit column stride, and N and every other
-    /// stride multiples of 4 (so each group of four columns is one aligned 4-vector).
+    /// B's columns can be read four at a time (`VEC_B` in `matmul8.wgsl`): unit column stride,
+    /// and N and every other stride multiples of 4 (each four columns one aligned 4-vector).
     pub fn columns_in_vec4(&self) -> bool {
         let [sb, sg, sk, sn] = self.b_strides;
         sn == 1 && [self.n, sb, sg, sk].iter().all(|v| v % 4 == 0)
@@ -159,12 +150,8 @@ impl MatmulParams {
         if self.wide {
             return Ok(Dispatch {
                 label: label.to_string(),
-                kernel: if self.columns_in_vec4() {
-                    &WIDE_VEC_KERNEL
-                } else {
-                    &WIDE_KERNEL
-                },
-                constants: vec![],
+                kernel: &WIDE_KERNEL,
+                constants: vec![("VEC_B", f64::from(u8::from(self.columns_in_vec4())))],
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [
                     u("column tiles", self.n.div_ceil(TILE))?,
