@@ -260,16 +260,6 @@ pub fn load_bytes(name: &str, bytes: &[u8], input: &RawInput) -> Result<Tensor> 
         }
     };
     let pre = input.preprocess.as_ref();
-    let (mean, std) = match pre {
-        Some(p) => (p.mean.clone(), p.std.clone()),
-        None => (vec![0.0; c], vec![1.0; c]),
-    };
-    if mean.len() != c || std.len() != c || std.contains(&0.0) {
-        return Err(image_err(
-            name,
-            format!("preprocess needs {c} means and {c} non-zero stds"),
-        ));
-    }
     let img = decode_bytes(name, bytes, c)?;
     if let Some((nw, nh)) = resized_size(&img, pre) {
         if nw.max(nh) > MAX_SIDE {
@@ -284,14 +274,52 @@ pub fn load_bytes(name: &str, bytes: &[u8], input: &RawInput) -> Result<Tensor> 
             ));
         }
     }
-    let img = fit(&img, pre, w, h);
+    normalize(name, &fit(&img, pre, w, h).data, input)
+}
+
+/// Pixels already at the input's size (row-major, channels interleaved, 0..255) as the tensor
+/// `[C, H, W]` for `input`: channels reordered for `bgr`, `(x - mean) / std` per channel.
+pub fn normalize(name: &str, pixels: &[u8], input: &RawInput) -> Result<Tensor> {
+    let (c, hw) = match input.shape[..] {
+        [c, h, w] => (c, h * w),
+        _ => {
+            return Err(image_err(
+                name,
+                format!(
+                    "the model input '{}' has shape {:?}, not [C, H, W]",
+                    input.name, input.shape
+                ),
+            ))
+        }
+    };
+    if pixels.len() != c * hw {
+        return Err(image_err(
+            name,
+            format!(
+                "expected {} pixel values ({c} x {hw}), got {}",
+                c * hw,
+                pixels.len()
+            ),
+        ));
+    }
+    let pre = input.preprocess.as_ref();
+    let (mean, std) = match pre {
+        Some(p) => (p.mean.clone(), p.std.clone()),
+        None => (vec![0.0; c], vec![1.0; c]),
+    };
+    if mean.len() != c || std.len() != c || std.contains(&0.0) {
+        return Err(image_err(
+            name,
+            format!("preprocess needs {c} means and {c} non-zero stds"),
+        ));
+    }
     let bgr = pre.is_some_and(|p| p.color == "bgr");
-    let mut data = vec![0.0f32; c * h * w];
+    let mut data = vec![0.0f32; c * hw];
     for ch in 0..c {
         let src = if bgr { c - 1 - ch } else { ch };
-        for i in 0..h * w {
-            data[ch * h * w + i] = (img.data[i * c + src] as f32 - mean[ch]) / std[ch];
+        for i in 0..hw {
+            data[ch * hw + i] = (pixels[i * c + src] as f32 - mean[ch]) / std[ch];
         }
     }
-    Tensor::new([c, h, w], data)
+    Tensor::new(input.shape.clone(), data)
 }

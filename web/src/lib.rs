@@ -121,28 +121,9 @@ impl Model {
     #[wasm_bindgen(js_name = pixelsInput)]
     pub fn pixels_input(&self, pixels: &[u8]) -> Result<Vec<f32>, JsError> {
         let input = &self.exec.graph().inputs[0];
-        let (c, hw) = match input.shape[..] {
-            [c, h, w] => (c, h * w),
-            _ => return Err(JsError::new("the model's input is not an image [C, H, W]")),
-        };
-        if pixels.len() != c * hw {
-            return Err(JsError::new(&format!(
-                "expected {} pixel values ({c} x {hw}), got {}",
-                c * hw,
-                pixels.len()
-            )));
-        }
-        let (mean, std) = match &input.preprocess {
-            Some(p) => (p.mean.clone(), p.std.clone()),
-            None => (vec![0.0; c], vec![1.0; c]),
-        };
-        let mut out = vec![0.0f32; c * hw];
-        for ch in 0..c {
-            for i in 0..hw {
-                out[ch * hw + i] = (pixels[i * c + ch] as f32 - mean[ch]) / std[ch];
-            }
-        }
-        Ok(out)
+        deeproots::preprocess::normalize("pixels", pixels, input)
+            .map(Tensor::into_data)
+            .map_err(js_err)
     }
 
     /// Runs `batch` images once with a GPU timestamp around every dispatch and resolves to
