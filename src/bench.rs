@@ -5,6 +5,7 @@
 use crate::error::{invalid, Result};
 use crate::executor::{Engine, Executor};
 use crate::graph::Graph;
+use crate::tune::TuneCache;
 use crate::zoo::{self, Arch, Variant};
 use crate::{Precision, Tensor};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -40,6 +41,8 @@ pub struct BenchConfig {
     pub max_rounds: usize,
     /// Stop adding rounds after this long (once `min_rounds` are done).
     pub budget: Duration,
+    /// Tune each variant's kernels for each batch size first ([`crate::tune`]).
+    pub tune: bool,
 }
 
 /// One (variant, batch) row of the table.
@@ -138,6 +141,7 @@ fn time_once(exec: &Executor, x: &Tensor, wall: bool) -> Result<(f64, Timer)> {
 pub fn run(
     engine: &Engine,
     cfg: &BenchConfig,
+    cache: &mut TuneCache,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<BenchReport> {
     if cfg.variants.is_empty() || cfg.batches.is_empty() || cfg.batches.contains(&0) {
@@ -154,19 +158,26 @@ pub fn run(
             ));
         }
     }
-    // One executor per variant; a case is (variant index, batch, input).
+    // One executor per variant (per variant and batch when tuned); a case is (variant,
+    // batch, executor index, input).
     let mut execs = Vec::new();
     let mut cases = Vec::new();
     for v in &cfg.variants {
         let name = zoo::model_name(cfg.arch, *v);
         let model = zoo::build(&name, 0)?.fold_batch_norms()?;
         let cost = model.graph.total_cost();
-        let exec = engine.load(&model, cfg.precision)?;
-        for &b in &cfg.batches {
-            let x = random_input(exec.graph(), b)?;
-            cases.push((name.clone(), *v, b, cost.clone(), execs.len(), x));
+        if !cfg.tune {
+            execs.push(engine.load(&model, cfg.precision)?);
         }
-        execs.push(exec);
+        for &b in &cfg.batches {
+            if cfg.tune {
+                let (exec, _) =
+                    engine.load_tuned(&model, cfg.precision, b, cache, &mut |_, _| {})?;
+                execs.push(exec);
+            }
+            let x = random_input(&model.graph, b)?;
+            cases.push((name.clone(), *v, b, cost.clone(), execs.len() - 1, x));
+        }
     }
     let warmups = 2;
     let total = cases.len() * (warmups + cfg.max_rounds);

@@ -7,8 +7,10 @@ use crate::error::{graph_err, invalid, Error, Result};
 use crate::gpu::{Dispatch, Gpu, GpuBuffer, GpuOptions, Program, Timing};
 use crate::graph::{Graph, Op};
 use crate::model::Model;
+use crate::ops::conv2d::{ConvAlgorithm, ConvParams};
 use crate::ops::{add, batch_norm, concat, global_avg_pool, softmax};
 use crate::plan::Plan;
+use crate::tune::{TuneCache, Tuning};
 use crate::{Precision, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -51,9 +53,50 @@ impl Engine {
         &self.gpu
     }
 
-    /// Uploads `model`'s weights for `precision` and returns an executor for it.
+    /// Uploads `model`'s weights for `precision` and returns an executor for it. Each
+    /// convolution runs the kernel [`ConvParams::algorithm`]'s rule picks for this adapter.
     pub fn load(&self, model: &Model, precision: Precision) -> Result<Executor> {
-        Executor::new(self.gpu.clone(), model, precision)
+        Executor::new(self.gpu.clone(), model, precision, &HashMap::new())
+    }
+
+    /// [`Engine::load`] with the kernels [`crate::tune`] measures fastest on this device for
+    /// `batch` images (looked up in `cache` first, measured and added to it otherwise).
+    /// `progress(done, total)` counts convolutions.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_tuned(
+        &self,
+        model: &Model,
+        precision: Precision,
+        batch: usize,
+        cache: &mut TuneCache,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<(Executor, Tuning)> {
+        pollster::block_on(self.load_tuned_async(model, precision, batch, cache, progress))
+    }
+
+    /// The async form of [`Engine::load_tuned`].
+    pub async fn load_tuned_async(
+        &self,
+        model: &Model,
+        precision: Precision,
+        batch: usize,
+        cache: &mut TuneCache,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<(Executor, Tuning)> {
+        // The rule's executor first: it checks the model and knows the largest chunk, the
+        // batch that really runs.
+        let exec = self.load(model, precision)?;
+        let chunk = batch.min(exec.max_chunk());
+        let tuning =
+            crate::tune::tune_async(&self.gpu, &model.graph, precision, chunk, cache, progress)
+                .await?;
+        let choices = tuning.choices();
+        if choices.iter().all(|(n, a)| exec.algorithm(n) == Some(*a)) {
+            return Ok((exec, tuning));
+        }
+        drop(exec);
+        let exec = Executor::new(self.gpu.clone(), model, precision, &choices)?;
+        Ok((exec, tuning))
     }
 
     /// Reads a model file (batch norms folded) and loads it.
@@ -91,6 +134,8 @@ pub struct Executor {
     weights: HashMap<String, GpuBuffer>,
     prepared: Mutex<HashMap<(usize, Timing), Arc<Prepared>>>,
     max_chunk: usize,
+    /// The kernel of each convolution node.
+    algorithms: HashMap<String, ConvAlgorithm>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -104,9 +149,31 @@ impl std::fmt::Debug for Executor {
 }
 
 impl Executor {
-    fn new(gpu: Arc<Gpu>, model: &Model, precision: Precision) -> Result<Self> {
+    /// `choices`: the kernel of each convolution node; nodes not in it take the rule's.
+    fn new(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        precision: Precision,
+        choices: &HashMap<String, ConvAlgorithm>,
+    ) -> Result<Self> {
         let storage = gpu.storage(precision);
         let graph = model.graph.clone();
+        let cpu = crate::ops::cpu_adapter(&gpu);
+        let algorithms: HashMap<String, ConvAlgorithm> = graph
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.op {
+                Op::Conv2d { params, .. } => Some((
+                    n.name.clone(),
+                    choices
+                        .get(&n.name)
+                        .copied()
+                        .filter(|a| params.candidates(cpu).contains(a))
+                        .unwrap_or_else(|| params.algorithm(cpu)),
+                )),
+                _ => None,
+            })
+            .collect();
         let mut weights = HashMap::new();
         let mut upload = |name: String, t: &Tensor| -> Result<()> {
             let buf = gpu.create_buffer(&name, t.len(), storage)?;
@@ -122,7 +189,7 @@ impl Executor {
                     .get(weight)
                     .ok_or_else(|| graph_err(&n.name, format!("tensor '{weight}' missing")))?;
                 let w = params
-                    .device_weight(params.algorithm(crate::ops::cpu_adapter(&gpu)), data)
+                    .device_weight(algorithms[&n.name], data)
                     .map_err(|e| graph_err(&n.name, e.to_string()))?;
                 upload(format!("{}#weight", n.name), &w)?;
             }
@@ -206,7 +273,18 @@ impl Executor {
             weights,
             prepared: Mutex::new(HashMap::new()),
             max_chunk,
+            algorithms,
         })
+    }
+
+    /// The kernel a convolution node runs (`None` for other nodes).
+    pub fn algorithm(&self, node: &str) -> Option<ConvAlgorithm> {
+        self.algorithms.get(node).copied()
+    }
+
+    fn conv_algorithm(&self, node: &str, params: &ConvParams) -> ConvAlgorithm {
+        self.algorithm(node)
+            .unwrap_or_else(|| params.algorithm(crate::ops::cpu_adapter(&self.gpu)))
     }
 
     /// The device it runs on.
@@ -303,7 +381,7 @@ impl Executor {
                 Op::Conv2d {
                     params, bias: b, ..
                 } => params.dispatches(
-                    params.algorithm(crate::ops::cpu_adapter(&self.gpu)),
+                    self.conv_algorithm(label, params),
                     label,
                     &xs,
                     [y, x, w(&format!("{label}#weight"))?, bias(b)?],

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod preprocess;
 pub mod reference;
 pub mod tensor;
+pub mod tune;
 pub mod zoo;
 
 pub use error::{Error, Result};
@@ -22,6 +23,7 @@ pub use executor::{DispatchTime, Engine, Executor};
 pub use gpu::{Backend, Gpu, GpuOptions};
 pub use model::{Model, WeightDtype};
 pub use tensor::Tensor;
+pub use tune::{TuneCache, Tuning};
 
 /// Storage precision of weights and activations on the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

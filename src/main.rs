@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use deeproots::bench::{BenchConfig, Timer};
 use deeproots::gpu::{list_adapters, Backend, GpuOptions};
 use deeproots::zoo::{Arch, Variant};
-use deeproots::{Engine, Model, Precision, Tensor, WeightDtype};
+use deeproots::{Engine, Executor, Model, Precision, Tensor, TuneCache, Tuning, WeightDtype};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -18,6 +18,10 @@ struct Cli {
     /// Backend: vulkan, metal, dx12 or gl (default: DEEPROOTS_BACKEND, else the best adapter).
     #[arg(long, global = true)]
     backend: Option<String>,
+    /// Time every kernel that can run each convolution, on this device at the batch size used,
+    /// and keep the fastest (cached in DEEPROOTS_TUNE_CACHE, else ~/.cache/deeproots/tune.json).
+    #[arg(long, global = true)]
+    tune: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,6 +102,24 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Time every kernel that can run each convolution of a model on this device, print them
+    /// and keep the fastest in the tuning cache, where --tune finds them.
+    Tune {
+        /// A model file, or a zoo name.
+        model: String,
+        /// Batch size.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// f32 or f16.
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Measure again what the cache already holds.
+        #[arg(long)]
+        fresh: bool,
+        /// Write the tuning as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Top-1 accuracy on a test set, computed on the GPU.
     Eval {
         /// The model file.
@@ -174,12 +196,15 @@ fn run() -> Result<()> {
         Some(b) => Some(Backend::parse(b)?),
         None => Backend::from_env()?,
     };
-    let options = GpuOptions {
-        backend,
-        ..Default::default()
+    let dev = Device {
+        options: GpuOptions {
+            backend,
+            ..Default::default()
+        },
+        tune: cli.tune,
     };
     match cli.command {
-        Command::Info => info(&options),
+        Command::Info => info(&dev.options),
         Command::Run {
             model,
             images,
@@ -189,9 +214,9 @@ fn run() -> Result<()> {
             json,
             precision,
         } => match (input, output) {
-            (Some(i), Some(o)) => run_files(&options, &model, &i, &o, &precision),
+            (Some(i), Some(o)) => run_files(&dev, &model, &i, &o, &precision),
             _ if images.is_empty() => bail!("give images to classify, or --input and --output"),
-            _ => classify(&options, &model, &images, top, json, &precision),
+            _ => classify(&dev, &model, &images, top, json, &precision),
         },
         Command::Inspect { model, json } => inspect(&model, json),
         Command::Eval {
@@ -206,8 +231,8 @@ fn run() -> Result<()> {
             };
             let set = deeproots::dataset::fashion_mnist_test(&dir)?;
             let m = load_model(&model)?;
-            let engine = Engine::new(&options)?;
-            let exec = engine.load(&m, precision(&p)?)?;
+            let engine = dev.engine()?;
+            let exec = dev.load(&engine, &m, precision(&p)?, batch)?;
             let bar = indicatif::ProgressBar::new(set.len() as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -275,15 +300,23 @@ fn run() -> Result<()> {
                 min_rounds,
                 max_rounds: max_rounds.max(min_rounds),
                 budget: std::time::Duration::from_secs_f64(seconds),
+                tune: dev.tune,
             };
-            bench(&options, &cfg, json.as_deref(), plot.as_deref())
+            bench(&dev, &cfg, json.as_deref(), plot.as_deref())
         }
         Command::Profile {
             model,
             batch,
             precision: p,
             json,
-        } => profile(&options, &model, batch, &p, json.as_deref()),
+        } => profile(&dev, &model, batch, &p, json.as_deref()),
+        Command::Tune {
+            model,
+            batch,
+            precision: p,
+            fresh,
+            json,
+        } => tune(&dev, &model, batch, &p, fresh, json.as_deref()),
         Command::Zoo {
             command:
                 ZooCommand::Export {
@@ -313,6 +346,75 @@ fn run() -> Result<()> {
     }
 }
 
+/// What every command that opens a device shares: the adapter choice and whether to tune.
+struct Device {
+    options: GpuOptions,
+    tune: bool,
+}
+
+impl Device {
+    fn engine(&self) -> Result<Engine> {
+        Ok(Engine::new(&self.options)?)
+    }
+
+    /// Loads `m`, with tuned kernels for `batch` images under --tune.
+    fn load(
+        &self,
+        engine: &Engine,
+        m: &Model,
+        precision: Precision,
+        batch: usize,
+    ) -> Result<Executor> {
+        if !self.tune {
+            return Ok(engine.load(m, precision)?);
+        }
+        Ok(tune_model(engine, m, precision, batch)?.0)
+    }
+}
+
+/// Loads `m` with kernels tuned for `batch`, reading and updating the tuning cache file.
+fn tune_model(
+    engine: &Engine,
+    m: &Model,
+    precision: Precision,
+    batch: usize,
+) -> Result<(Executor, Tuning)> {
+    let path = TuneCache::default_path();
+    let mut cache = match &path {
+        Some(p) => TuneCache::load(p)?,
+        None => TuneCache::new(),
+    };
+    let bar = indicatif::ProgressBar::new(1);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "tuning {msg} [{bar:30}] {pos}/{len} convolutions, {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(m.graph.name.clone());
+    let (exec, tuning) =
+        engine.load_tuned(m, precision, batch, &mut cache, &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
+    bar.finish_and_clear();
+    if let Some(p) = &path {
+        cache.save(p)?;
+    }
+    let cached = tuning.layers.iter().filter(|l| l.cached).count();
+    let changed = tuning.layers.iter().filter(|l| l.chosen != l.rule).count();
+    eprintln!(
+        "{}: {} convolutions tuned for batch {} ({cached} from the cache{}), {changed} run another kernel than the default rule's",
+        m.graph.name,
+        tuning.layers.len(),
+        tuning.batch,
+        path.as_ref()
+            .map(|p| format!(" {}", p.display()))
+            .unwrap_or_default()
+    );
+    Ok((exec, tuning))
+}
+
 fn precision(s: &str) -> Result<Precision> {
     Precision::parse(s).with_context(|| format!("unknown precision '{s}': expected f32 or f16"))
 }
@@ -321,13 +423,7 @@ fn load_model(path: &Path) -> Result<Model> {
     Model::load(path).with_context(|| format!("cannot load model {}", path.display()))
 }
 
-fn run_files(
-    options: &GpuOptions,
-    model: &Path,
-    input: &Path,
-    output: &Path,
-    prec: &str,
-) -> Result<()> {
+fn run_files(dev: &Device, model: &Path, input: &Path, output: &Path, prec: &str) -> Result<()> {
     let precision = precision(prec)?;
     let m = load_model(model)?;
     let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
@@ -362,8 +458,9 @@ fn run_files(
         }
         inputs.push(t);
     }
-    let engine = Engine::new(options)?;
-    let exec = engine.load(&m, precision)?;
+    let engine = dev.engine()?;
+    let batch = inputs.first().map_or(1, |t| t.shape()[0]);
+    let exec = dev.load(&engine, &m, precision, batch)?;
     let refs: Vec<&Tensor> = inputs.iter().collect();
     let outs = exec.run(&refs)?;
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = m
@@ -402,7 +499,7 @@ fn run_files(
 }
 
 fn classify(
-    options: &GpuOptions,
+    dev: &Device,
     model: &Path,
     images: &[PathBuf],
     top: usize,
@@ -423,8 +520,8 @@ fn classify(
         batch.extend(deeproots::preprocess::load(path, spec)?.into_data());
     }
     let x = Tensor::new([&[images.len()][..], &spec.shape].concat(), batch)?;
-    let engine = Engine::new(options)?;
-    let exec = engine.load(&m, precision(prec)?)?;
+    let engine = dev.engine()?;
+    let exec = dev.load(&engine, &m, precision(prec)?, images.len())?;
     let t = std::time::Instant::now();
     let out = exec.run(&[&x])?;
     let elapsed = t.elapsed();
@@ -531,12 +628,7 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn bench(
-    options: &GpuOptions,
-    cfg: &BenchConfig,
-    json: Option<&Path>,
-    plot: Option<&Path>,
-) -> Result<()> {
+fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Path>) -> Result<()> {
     if let Some(p) = plot {
         if p.extension().and_then(|e| e.to_str()) != Some("svg") {
             bail!(
@@ -545,7 +637,7 @@ fn bench(
             );
         }
     }
-    let engine = Engine::new(options)?;
+    let engine = dev.engine()?;
     let bar = indicatif::ProgressBar::new(1);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} runs, {elapsed}")
@@ -556,11 +648,19 @@ fn bench(
         cfg.arch.name(),
         engine.gpu().adapter().name
     ));
-    let report = deeproots::bench::run(&engine, cfg, &mut |done, total| {
+    let path = TuneCache::default_path().filter(|_| cfg.tune);
+    let mut cache = match &path {
+        Some(p) => TuneCache::load(p)?,
+        None => TuneCache::new(),
+    };
+    let report = deeproots::bench::run(&engine, cfg, &mut cache, &mut |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })?;
     bar.finish_and_clear();
+    if let Some(p) = &path {
+        cache.save(p)?;
+    }
     println!(
         "{} ({}), {}, {} timer, {}",
         report.adapter,
@@ -612,22 +712,10 @@ fn bench(
     Ok(())
 }
 
-fn profile(
-    options: &GpuOptions,
-    model: &str,
-    batch: usize,
-    prec: &str,
-    json: Option<&Path>,
-) -> Result<()> {
-    let m = if Path::new(model).exists() || model.ends_with(".safetensors") {
-        load_model(Path::new(model))?
-    } else {
-        deeproots::zoo::build(model, 0)
-            .with_context(|| format!("'{model}' is neither a model file nor a zoo name"))?
-            .fold_batch_norms()?
-    };
-    let engine = Engine::new(options)?;
-    let exec = engine.load(&m, precision(prec)?)?;
+fn profile(dev: &Device, model: &str, batch: usize, prec: &str, json: Option<&Path>) -> Result<()> {
+    let m = model_or_zoo(model)?;
+    let engine = dev.engine()?;
+    let exec = dev.load(&engine, &m, precision(prec)?, batch)?;
     let report = deeproots::bench::profile(&exec, batch, 5)?;
     println!(
         "{} on {} ({}), batch {}: {:.3} ms GPU time",
@@ -651,6 +739,116 @@ fn profile(
     }
     if let Some(p) = json {
         std::fs::write(p, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// A model file, or a zoo model (random weights, batch norms folded).
+fn model_or_zoo(model: &str) -> Result<Model> {
+    if Path::new(model).exists() || model.ends_with(".safetensors") {
+        load_model(Path::new(model))
+    } else {
+        Ok(deeproots::zoo::build(model, 0)
+            .with_context(|| format!("'{model}' is neither a model file nor a zoo name"))?
+            .fold_batch_norms()?)
+    }
+}
+
+fn tune(
+    dev: &Device,
+    model: &str,
+    batch: usize,
+    prec: &str,
+    fresh: bool,
+    json: Option<&Path>,
+) -> Result<()> {
+    let m = model_or_zoo(model)?;
+    let engine = dev.engine()?;
+    let path = TuneCache::default_path();
+    let mut cache = match &path {
+        Some(p) => TuneCache::load(p)?,
+        None => TuneCache::new(),
+    };
+    let mut measured = if fresh {
+        TuneCache::new()
+    } else {
+        cache.clone()
+    };
+    let bar = indicatif::ProgressBar::new(1);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} convolutions, {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("tuning {}", m.graph.name));
+    let (_, t) = engine.load_tuned(&m, precision(prec)?, batch, &mut measured, &mut |d, n| {
+        bar.set_length(n as u64);
+        bar.set_position(d as u64);
+    })?;
+    bar.finish_and_clear();
+    cache.extend(measured);
+    if let Some(p) = &path {
+        cache.save(p)?;
+    }
+    let a = engine.gpu().adapter();
+    println!(
+        "{} on {} ({}), batch {}, {} timer",
+        m.graph.name, a.name, a.backend, t.batch, t.timer
+    );
+    let algos = deeproots::ops::conv2d::ConvAlgorithm::ALL;
+    print!(
+        "{:<24} {:<16} {:>8} {:>8} {:>10}",
+        "layer", "input", "rule", "chosen", "GFLOP/s"
+    );
+    for a in algos {
+        print!(" {:>9}", a.name());
+    }
+    println!();
+    let (mut rule_ms, mut chosen_ms, mut complete) = (0.0, 0.0, true);
+    for l in &t.layers {
+        print!(
+            "{:<24} {:<16} {:>8} {:>8} {:>10.2}",
+            l.node,
+            join(&l.input),
+            l.rule.name(),
+            format!("{}{}", l.chosen.name(), if l.cached { "*" } else { "" }),
+            2.0 * l.multiply_adds as f64 / (l.ms * 1e6)
+        );
+        for a in algos {
+            let cell = match l.candidates.iter().find(|c| c.algorithm == a) {
+                Some(c) => c.ms.map_or("fails".to_string(), |ms| format!("{ms:.3}")),
+                None if l.cached && a == l.chosen => format!("{:.3}", l.ms),
+                None => "-".to_string(),
+            };
+            print!(" {cell:>9}");
+        }
+        println!();
+        chosen_ms += l.ms;
+        match l
+            .candidates
+            .iter()
+            .find(|c| c.algorithm == l.rule)
+            .and_then(|c| c.ms)
+        {
+            Some(ms) => rule_ms += ms,
+            None if l.chosen == l.rule => rule_ms += l.ms,
+            None => complete = false,
+        }
+    }
+    println!("times in ms (best of the runs; a kernel 3x slower than the best on its first run is not run again); * from the cache");
+    if complete && chosen_ms > 0.0 {
+        println!(
+            "convolutions: {rule_ms:.3} ms with the default rule's kernels, {chosen_ms:.3} ms tuned ({:.2}x)",
+            rule_ms / chosen_ms
+        );
+    }
+    if let Some(p) = &path {
+        println!("cache: {}", p.display());
+    }
+    if let Some(p) = json {
+        std::fs::write(p, serde_json::to_string_pretty(&t)?)
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
     Ok(())

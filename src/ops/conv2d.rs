@@ -36,7 +36,8 @@ pub static GEMM8_KERNEL: Kernel = Kernel {
 };
 
 /// Which kernel runs a convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ConvAlgorithm {
     /// One invocation per output (`conv2d.wgsl`): depthwise and few outputs per group.
     Direct,
@@ -63,17 +64,39 @@ impl ConvAlgorithm {
         }
     }
 
+    /// Every algorithm, in the order the tuner tries them.
+    pub const ALL: [Self; 5] = [
+        Self::Matmul8,
+        Self::Matmul,
+        Self::Gemm8,
+        Self::Gemm,
+        Self::Direct,
+    ];
+
+    /// The name `DEEPROOTS_CONV`, the tuning cache and the reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Gemm => "gemm",
+            Self::Gemm8 => "gemm8",
+            Self::Matmul => "matmul",
+            Self::Matmul8 => "matmul8",
+        }
+    }
+
+    /// Parses a [`Self::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == s)
+    }
+
     /// The algorithm forced by `DEEPROOTS_CONV` (`direct`, `gemm`, `gemm8`, `matmul`,
     /// `matmul8`), for experiments; `auto` or unset lets each layer choose.
     pub fn forced() -> Option<Self> {
         static FORCED: std::sync::OnceLock<Option<ConvAlgorithm>> = std::sync::OnceLock::new();
-        *FORCED.get_or_init(|| match std::env::var("DEEPROOTS_CONV").as_deref() {
-            Ok("direct") => Some(ConvAlgorithm::Direct),
-            Ok("gemm") => Some(ConvAlgorithm::Gemm),
-            Ok("gemm8") => Some(ConvAlgorithm::Gemm8),
-            Ok("matmul") => Some(ConvAlgorithm::Matmul),
-            Ok("matmul8") => Some(ConvAlgorithm::Matmul8),
-            _ => None,
+        *FORCED.get_or_init(|| {
+            std::env::var("DEEPROOTS_CONV")
+                .ok()
+                .and_then(|s| Self::parse(&s))
         })
     }
 }
@@ -226,6 +249,21 @@ impl ConvParams {
             Some(Matmul | Matmul8) | None => Direct,
             Some(a) => a,
         }
+    }
+
+    /// The algorithms that can run this layer: the matmuls only pointwise layers, the others
+    /// every layer. With `DEEPROOTS_CONV` set, only the forced one (as [`Self::algorithm`]
+    /// applies it on this adapter).
+    pub fn candidates(&self, cpu_adapter: bool) -> Vec<ConvAlgorithm> {
+        if ConvAlgorithm::forced().is_some() {
+            return vec![self.algorithm(cpu_adapter)];
+        }
+        ConvAlgorithm::ALL
+            .into_iter()
+            .filter(|a| {
+                self.is_pointwise() || !matches!(a, ConvAlgorithm::Matmul | ConvAlgorithm::Matmul8)
+            })
+            .collect()
     }
 
     /// The weight in the layout this layer's kernel reads: as given, or for the implicit GEMM

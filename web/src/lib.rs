@@ -12,7 +12,8 @@
 //! const logits = await model.run(model.imageInput(pngBytes), 1);
 //! ```
 
-use deeproots::{Executor, GpuOptions, Model as HostModel, Precision, Tensor};
+use deeproots::{Executor, GpuOptions, Model as HostModel, Precision, Tensor, TuneCache, Tuning};
+use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -32,6 +33,8 @@ fn batch_tensor(exec: &Executor, data: Vec<f32>, batch: u32) -> Result<Tensor, J
 #[wasm_bindgen]
 pub struct Engine {
     engine: deeproots::Engine,
+    /// Kernel choices measured by `loadTuned`, for the page's lifetime.
+    cache: Rc<RefCell<TuneCache>>,
 }
 
 #[wasm_bindgen]
@@ -41,7 +44,10 @@ impl Engine {
         let engine = deeproots::Engine::new_async(&GpuOptions::default())
             .await
             .map_err(js_err)?;
-        Ok(Engine { engine })
+        Ok(Engine {
+            engine,
+            cache: Rc::default(),
+        })
     }
 
     /// The adapter, in one line: name, backend, device type, driver.
@@ -68,6 +74,39 @@ impl Engine {
         let exec = self.engine.load(&host, Precision::F32).map_err(js_err)?;
         Ok(Model {
             exec: Rc::new(exec),
+            tuning: None,
+        })
+    }
+
+    /// [`Engine::load`] with each convolution's kernel measured on this adapter for `batch`
+    /// images (the fastest kept; choices are remembered by this engine, so a second load of
+    /// the same shapes measures nothing). Resolves to the model. Without timestamp queries
+    /// every layer keeps the default kernel.
+    #[wasm_bindgen(js_name = loadTuned)]
+    pub fn load_tuned(&self, bytes: &[u8], batch: u32) -> js_sys::Promise {
+        let engine = self.engine.clone();
+        let cache = self.cache.clone();
+        let host = HostModel::from_bytes(bytes).and_then(HostModel::fold_batch_norms);
+        future_to_promise(async move {
+            let host = host.map_err(js_err)?;
+            // The cache leaves its cell while the tuner awaits, so nothing borrows across.
+            let mut c = std::mem::take(&mut *cache.borrow_mut());
+            let tuned = engine
+                .load_tuned_async(
+                    &host,
+                    Precision::F32,
+                    batch as usize,
+                    &mut c,
+                    &mut |_, _| {},
+                )
+                .await;
+            *cache.borrow_mut() = c;
+            let (exec, tuning) = tuned.map_err(js_err)?;
+            Ok(Model {
+                exec: Rc::new(exec),
+                tuning: Some(Rc::new(tuning)),
+            }
+            .into())
         })
     }
 }
@@ -76,6 +115,7 @@ impl Engine {
 #[wasm_bindgen]
 pub struct Model {
     exec: Rc<Executor>,
+    tuning: Option<Rc<Tuning>>,
 }
 
 #[wasm_bindgen]
@@ -93,6 +133,34 @@ impl Model {
             .iter()
             .map(|&d| d as u32)
             .collect()
+    }
+
+    /// What `loadTuned` measured: `[{node, rule, chosen, ms, cached, candidates: [{kernel, ms}]}]`
+    /// per convolution (empty for a model loaded with `load`).
+    pub fn tuning(&self) -> Result<js_sys::Array, JsError> {
+        let out = js_sys::Array::new();
+        let set = |o: &js_sys::Object, k: &str, v: JsValue| {
+            js_sys::Reflect::set(o, &k.into(), &v).map(|_| ())
+        };
+        for l in self.tuning.iter().flat_map(|t| &t.layers) {
+            let o = js_sys::Object::new();
+            let err = |_| JsError::new("cannot build the tuning object");
+            set(&o, "node", l.node.clone().into()).map_err(err)?;
+            set(&o, "rule", l.rule.name().into()).map_err(err)?;
+            set(&o, "chosen", l.chosen.name().into()).map_err(err)?;
+            set(&o, "ms", l.ms.into()).map_err(err)?;
+            set(&o, "cached", l.cached.into()).map_err(err)?;
+            let cands = js_sys::Array::new();
+            for c in &l.candidates {
+                let co = js_sys::Object::new();
+                set(&co, "kernel", c.algorithm.name().into()).map_err(err)?;
+                set(&co, "ms", c.ms.map_or(JsValue::NULL, JsValue::from)).map_err(err)?;
+                cands.push(&co);
+            }
+            set(&o, "candidates", cands.into()).map_err(err)?;
+            out.push(&o);
+        }
+        Ok(out)
     }
 
     /// Class names, index = class (empty when the file has none).

@@ -1,0 +1,405 @@
+//! Kernel choice by measurement: for every convolution of a model, time each kernel that can
+//! run it ([`ConvParams::candidates`]) on the layer's own shape at the batch size that will
+//! run, on the device that will run it, and keep the fastest. Choices are cached per adapter,
+//! precision and layer shape ([`TuneCache`]): in memory, and on native targets in a JSON file,
+//! so a model is tuned once per machine.
+//!
+//! Without tuning each layer takes [`ConvParams::algorithm`]'s fixed rule; `DEEPROOTS_CONV`
+//! forces one kernel for experiments and leaves nothing to tune.
+
+use crate::error::{invalid, Result};
+use crate::gpu::{Gpu, Timing};
+use crate::graph::{Graph, Op};
+use crate::ops::conv2d::{ConvAlgorithm, ConvParams};
+use crate::Precision;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Timed runs per candidate after its first.
+const RUNS: usize = 3;
+/// A candidate whose first run is slower than this multiple of the best so far is not run
+/// again (the direct kernel on a large layer would otherwise cost seconds on a CPU adapter).
+const GIVE_UP: f64 = 3.0;
+/// The cache file format.
+const VERSION: u32 = 1;
+
+/// Tuned kernel choices, keyed by [`layer_key`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TuneCache {
+    version: u32,
+    entries: BTreeMap<String, CachedChoice>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CachedChoice {
+    algorithm: String,
+    ms: f64,
+}
+
+impl Default for TuneCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TuneCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self {
+            version: VERSION,
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Cached layers.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The cached choice for a key and its time in ms.
+    pub fn get(&self, key: &str) -> Option<(ConvAlgorithm, f64)> {
+        let c = self.entries.get(key)?;
+        Some((ConvAlgorithm::parse(&c.algorithm)?, c.ms))
+    }
+
+    /// Records a choice.
+    pub fn insert(&mut self, key: String, algorithm: ConvAlgorithm, ms: f64) {
+        self.entries.insert(
+            key,
+            CachedChoice {
+                algorithm: algorithm.name().to_string(),
+                ms,
+            },
+        );
+    }
+
+    /// Adds `other`'s entries, replacing those with the same key.
+    pub fn extend(&mut self, other: TuneCache) {
+        self.entries.extend(other.entries);
+    }
+
+    /// Parses the JSON [`Self::to_json`] writes.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let cache: Self = serde_json::from_str(text)
+            .map_err(|e| invalid("tune cache", format!("not a tuning cache: {e}")))?;
+        if cache.version != VERSION {
+            return Err(invalid(
+                "tune cache",
+                format!(
+                    "format version {} (this build reads {VERSION})",
+                    cache.version
+                ),
+            ));
+        }
+        Ok(cache)
+    }
+
+    /// The cache as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Reads a cache file; a missing file is an empty cache.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_json(&text).map_err(|e| {
+                invalid(
+                    "tune cache",
+                    format!("{}: {e} (delete the file to start afresh)", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::new()),
+            Err(e) => Err(invalid("tune cache", format!("{}: {e}", path.display()))),
+        }
+    }
+
+    /// Writes the cache file (and its directory), replacing it whole.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let fail = |e: std::io::Error| invalid("tune cache", format!("{}: {e}", path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, self.to_json()).map_err(fail)?;
+        std::fs::rename(&tmp, path).map_err(fail)
+    }
+
+    /// Where the command-line tool keeps its cache: `DEEPROOTS_TUNE_CACHE`, else
+    /// `$XDG_CACHE_HOME/deeproots/tune.json`, else `$HOME/.cache/deeproots/tune.json`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn default_path() -> Option<std::path::PathBuf> {
+        use std::path::PathBuf;
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        if let Some(p) = var("DEEPROOTS_TUNE_CACHE") {
+            return Some(PathBuf::from(p));
+        }
+        let base = var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("deeproots").join("tune.json"))
+    }
+}
+
+/// The cache key of a convolution on this device: adapter, backend, driver, precision, the
+/// layer's parameters (activation aside: it costs nothing) and its input shape.
+pub fn layer_key(gpu: &Gpu, precision: Precision, p: &ConvParams, input: &[usize]) -> String {
+    let a = gpu.adapter();
+    let j = |v: &[usize]| {
+        v.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x")
+    };
+    format!(
+        "{} ({}, {} {}) {:?} | conv c_in {} c_out {} groups {} kernel {} stride {} dilation {} pad {} | input {}",
+        a.name,
+        a.backend,
+        a.driver,
+        a.driver_info,
+        precision,
+        p.c_in,
+        p.c_out,
+        p.groups,
+        j(&p.kernel),
+        j(&p.stride),
+        j(&p.dilation),
+        j(&p.padding),
+        j(input)
+    )
+}
+
+/// One candidate's time.
+#[derive(Debug, Clone, Serialize)]
+pub struct CandidateTime {
+    /// The kernel.
+    pub algorithm: ConvAlgorithm,
+    /// Best of its runs in ms (`None`: it could not run on this device, e.g. a grid too large).
+    pub ms: Option<f64>,
+    /// Runs timed (1 where it was given up after its first).
+    pub runs: usize,
+}
+
+/// What tuning found for one convolution.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerTuning {
+    /// The node.
+    pub node: String,
+    /// Its input shape at the tuned batch.
+    pub input: Vec<usize>,
+    /// Its multiply-adds at the tuned batch.
+    pub multiply_adds: u64,
+    /// The fixed rule's choice ([`ConvParams::algorithm`]).
+    pub rule: ConvAlgorithm,
+    /// The fastest.
+    pub chosen: ConvAlgorithm,
+    /// The chosen kernel's time in ms.
+    pub ms: f64,
+    /// Each candidate's time (empty when the choice came from the cache).
+    pub candidates: Vec<CandidateTime>,
+    /// The choice came from the cache.
+    pub cached: bool,
+}
+
+/// The outcome of tuning a model.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tuning {
+    /// Batch size tuned for.
+    pub batch: usize,
+    /// How runs were timed: `gpu-timestamps` or `wall-clock`; `none` where the device has
+    /// neither (a browser adapter without timestamp queries): then every layer keeps the rule.
+    pub timer: String,
+    /// One entry per convolution, in graph order.
+    pub layers: Vec<LayerTuning>,
+}
+
+impl Tuning {
+    /// The chosen kernel per convolution node.
+    pub fn choices(&self) -> HashMap<String, ConvAlgorithm> {
+        self.layers
+            .iter()
+            .map(|l| (l.node.clone(), l.chosen))
+            .collect()
+    }
+}
+
+/// Tunes every convolution of `graph` for `batch` images on `gpu`, reading and filling
+/// `cache`. `progress(done, total)` is called after each layer.
+pub async fn tune_async(
+    gpu: &Gpu,
+    graph: &Graph,
+    precision: Precision,
+    batch: usize,
+    cache: &mut TuneCache,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Tuning> {
+    if batch == 0 {
+        return Err(invalid("tune", "batch size must be at least 1"));
+    }
+    let timer = if gpu.adapter().timestamp_query {
+        "gpu-timestamps"
+    } else if cfg!(target_arch = "wasm32") {
+        "none"
+    } else {
+        "wall-clock"
+    };
+    let cpu = crate::ops::cpu_adapter(gpu);
+    let convs: Vec<_> = graph
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Conv2d { params, .. } => Some((n, params)),
+            _ => None,
+        })
+        .collect();
+    let mut layers = Vec::with_capacity(convs.len());
+    for (i, (node, p)) in convs.iter().enumerate() {
+        let input = graph
+            .shape(&node.inputs[0], batch)
+            .ok_or_else(|| invalid(&node.name, "input has no shape"))?;
+        let out = p.out_dims(&input)?;
+        let rule = p.algorithm(cpu);
+        let key = layer_key(gpu, precision, p, &input);
+        let mut layer = LayerTuning {
+            node: node.name.clone(),
+            multiply_adds: p.multiply_adds(out) * batch as u64,
+            input: input.clone(),
+            rule,
+            chosen: rule,
+            ms: f64::NAN,
+            candidates: Vec::new(),
+            cached: false,
+        };
+        let candidates = p.candidates(cpu);
+        match cache.get(&key) {
+            Some((a, ms)) if candidates.contains(&a) => {
+                layer.chosen = a;
+                layer.ms = ms;
+                layer.cached = true;
+            }
+            _ if timer == "none" || candidates.len() < 2 => {}
+            _ => {
+                let mut best: Option<(ConvAlgorithm, f64)> = None;
+                for a in candidates {
+                    let t = time_candidate(gpu, precision, p, &input, a, best.map(|b| b.1)).await?;
+                    if let (Some(ms), _) = t {
+                        if best.is_none_or(|(_, b)| ms < b) {
+                            best = Some((a, ms));
+                        }
+                    }
+                    layer.candidates.push(CandidateTime {
+                        algorithm: a,
+                        ms: t.0,
+                        runs: t.1,
+                    });
+                }
+                if let Some((a, ms)) = best {
+                    layer.chosen = a;
+                    layer.ms = ms;
+                    cache.insert(key, a, ms);
+                }
+            }
+        }
+        layers.push(layer);
+        progress(i + 1, convs.len());
+    }
+    Ok(Tuning {
+        batch,
+        timer: timer.to_string(),
+        layers,
+    })
+}
+
+/// Times one kernel on one layer shape (zero-filled buffers: the time does not depend on the
+/// values): the best of [`RUNS`] runs after a first one, or the first alone where it is
+/// already [`GIVE_UP`] times slower than `best`. `None` where the device refuses the dispatch.
+async fn time_candidate(
+    gpu: &Gpu,
+    precision: Precision,
+    p: &ConvParams,
+    input: &[usize],
+    algorithm: ConvAlgorithm,
+    best: Option<f64>,
+) -> Result<(Option<f64>, usize)> {
+    let storage = gpu.storage(precision);
+    let out = p.out_dims(input)?;
+    let weight_len = match algorithm.tile_rows() {
+        Some(rows) => {
+            let m = p.c_out / p.groups;
+            p.groups * m.div_ceil(rows) * rows * (p.c_in / p.groups) * p.kernel[0] * p.kernel[1]
+        }
+        None => p.weight_shape().iter().product(),
+    };
+    let label = format!("tune {}", algorithm.name());
+    let dispatches = match p.dispatches(
+        algorithm,
+        &label,
+        input,
+        [0, 1, 2, 3],
+        crate::ops::min_workgroups(gpu),
+    ) {
+        Ok(d) => d,
+        Err(_) => return Ok((None, 0)),
+    };
+    let lens = [
+        out.iter().product::<usize>(),
+        input.iter().product(),
+        weight_len,
+        p.c_out,
+    ];
+    let buffers = match lens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| gpu.create_buffer(&format!("{label}/{i}"), n, storage))
+        .collect::<Result<Vec<_>>>()
+    {
+        Ok(b) => b,
+        Err(_) => return Ok((None, 0)),
+    };
+    let refs: Vec<_> = buffers.iter().collect();
+    let program = match gpu.program(&label, &dispatches, &refs, &[], Timing::Total) {
+        Ok(p) => p,
+        Err(_) => return Ok((None, 0)),
+    };
+    let mut times = Vec::new();
+    for run in 0..=RUNS {
+        let ms = match time_run(gpu, &program).await {
+            Ok(Some(ms)) => ms,
+            Err(e @ crate::Error::DeviceLost(_)) => return Err(e),
+            Ok(None) | Err(_) => return Ok((None, 0)),
+        };
+        times.push(ms);
+        if run == 0 && best.is_some_and(|b| ms > GIVE_UP * b) {
+            break;
+        }
+    }
+    // The first run is a warm-up unless it was the only one.
+    let timed = if times.len() > 1 {
+        &times[1..]
+    } else {
+        &times[..]
+    };
+    let min = timed.iter().copied().fold(f64::INFINITY, f64::min);
+    Ok((Some(min), timed.len()))
+}
+
+/// One run's time in ms: GPU timestamps where the device has them, else the wall clock
+/// (native targets only).
+async fn time_run(gpu: &Gpu, program: &crate::gpu::Program) -> Result<Option<f64>> {
+    #[cfg(not(target_arch = "wasm32"))]
+    let start = std::time::Instant::now();
+    let run = gpu.run_async(program, &[]).await?;
+    if let Some(ns) = run.gpu_ns.first() {
+        return Ok(Some(ns / 1e6));
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    return Ok(Some(start.elapsed().as_secs_f64() * 1e3));
+    #[cfg(target_arch = "wasm32")]
+    Ok(None)
+}
