@@ -92,12 +92,13 @@ function preview(input) {
   drawInput($("preview"), input, Array.from(state.model.inputShape()));
 }
 
-async function loadModel(entry) {
-  status(`loading ${entry.name}`);
+// `tune`: measure each convolution's kernels on this adapter for batch 1 and keep the fastest.
+async function loadModel(entry, tune = false) {
+  status(`loading ${entry.name}${tune ? " (tuning its kernels)" : ""}`);
   const t0 = performance.now();
   const bytes = await fetchBytes(entry.url);
   state.model?.free();
-  state.model = state.engine.load(bytes);
+  state.model = tune ? await state.engine.loadTuned(bytes, 1) : state.engine.load(bytes);
   state.entry = entry;
   $("model").value = entry.name;
   $("top").tBodies[0].innerHTML = "";
@@ -238,7 +239,9 @@ window.demo = {
   ready,
   adapter: () => state.engine.adapter(),
   model: () => state.entry?.name,
-  load: (name) => loadModel(MODELS.find((m) => m.name === name)),
+  load: (name, tune = false) => loadModel(MODELS.find((m) => m.name === name), tune),
+  /** What loading with tuning chose: [{node, rule, chosen, ms, cached, candidates}]. */
+  tuning: () => state.model.tuning(),
   /** Logits of `batch` images (a Float32Array of batch x C x H x W normalized values). */
   logits: async (input, batch) => Array.from(await state.model.run(new Float32Array(input), batch)),
   pixelsInput: (pixels) => Array.from(state.model.pixelsInput(new Uint8Array(pixels))),

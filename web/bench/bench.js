@@ -9,7 +9,7 @@ const params = new URLSearchParams(location.search);
 const list = (key, fallback) => (params.get(key) ?? fallback).split(",").filter(Boolean);
 const config = {
   models: list("models", "nin,nin-root-8"),
-  providers: list("providers", "webgpu,wasm,deeproots"),
+  providers: list("providers", "webgpu,wasm,deeproots,deeproots-tuned"),
   runs: Number(params.get("runs") ?? 10),
   warmup: Number(params.get("warmup") ?? 3),
   threads: Number(params.get("threads") ?? 2),
@@ -122,23 +122,26 @@ async function benchOrt(ort, model, provider, input) {
 // ---------------------------------------------------------------------------------------------
 // HOOK for the deeproots wasm engine (see ./deeproots.js, which is where it is installed):
 //
-//   window.deeprootsBench = async (modelUrl, { runs, warmup, input, shape }) => result
+//   window.deeprootsBench = async (modelUrl, { runs, warmup, input, shape, tune }) => result
 //
 //   modelUrl  URL of a deeproots model file, e.g. "/generated/models/nin-root-8.safetensors"
 //   input     Float32Array, NCHW, the same batch ORT-web gets; shape = [1, 3, 32, 32]
+//   tune      false: the engine's default kernels (provider "deeproots"); true: kernels measured
+//             on this adapter when the model loads (provider "deeproots-tuned")
 //   result    a number (the median ms of `runs` timed runs after `warmup` untimed ones), or
 //             { times: number[] (ms per timed run) or median_ms: number, output?: Float32Array
 //               (logits, compared with ORT-web's wasm output), adapter?: string, load_ms?: number }
 //
 // Time it as the ORT rows are timed: one run = upload the input, run, read the output back.
 // ---------------------------------------------------------------------------------------------
-async function benchDeeproots(model, input) {
+async function benchDeeproots(model, input, tune) {
   if (typeof window.deeprootsBench !== "function") return null;
   const r = await window.deeprootsBench(deeprootsUrl(model), {
     runs: config.runs,
     warmup: config.warmup,
     input,
     shape: INPUT_SHAPE,
+    tune,
   });
   if (typeof r === "number") return { median_ms: r };
   return r;
@@ -178,10 +181,11 @@ async function main() {
     const outputs = {};
     for (const provider of config.providers) {
       status(`${model} / ${provider}`);
-      const row = { model, provider, build: provider === "deeproots" ? null : config.build };
+      const ours = provider.startsWith("deeproots");
+      const row = { model, provider, build: ours ? null : config.build };
       if (provider === "wasm") row.threads = config.threads;
       try {
-        const r = provider === "deeproots" ? await benchDeeproots(model, input) : await benchOrt(ort, model, provider, input);
+        const r = ours ? await benchDeeproots(model, input, provider === "deeproots-tuned") : await benchOrt(ort, model, provider, input);
         if (r === null) {
           row.skipped = "window.deeprootsBench is not defined";
         } else {

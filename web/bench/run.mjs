@@ -30,7 +30,7 @@ const GENERATED = path.join(WEB, "generated");
 const { values: opt } = parseArgs({
   options: {
     models: { type: "string", default: "nin,nin-root-8" },
-    providers: { type: "string", default: "webgpu,wasm,deeproots" },
+    providers: { type: "string", default: "webgpu,wasm,deeproots,deeproots-tuned" },
     builds: { type: "string", default: "default,webgpu" },
     runs: { type: "string", default: "10" },
     warmup: { type: "string", default: "3" },
@@ -83,7 +83,7 @@ try {
   const browserVersion = context.browser()?.version() ?? null;
   for (const [i, build] of builds.entries()) {
     // deeproots does not depend on the ORT build: time it in the first load only.
-    const providers = opt.providers.split(",").filter((p) => p && (i === 0 || p !== "deeproots"));
+    const providers = opt.providers.split(",").filter((p) => p && (i === 0 || !p.startsWith("deeproots")));
     if (!providers.length) continue;
     const q = new URLSearchParams({ models: opt.models, providers: providers.join(","), runs: opt.runs, warmup: opt.warmup, threads: opt.threads, build });
     console.error(`loading ${base}/bench/?${q}`);
@@ -120,6 +120,7 @@ console.log(
 const rows = loads.flatMap((l) => l.rows);
 const label = (r) =>
   r.provider === "deeproots" ? "deeproots (wasm, WebGPU)"
+  : r.provider === "deeproots-tuned" ? "deeproots (wasm, WebGPU, tuned)"
   : r.provider === "wasm" ? `ort wasm (${r.threads} thread${r.threads === 1 ? "" : "s"})`
   : `ort ${r.provider} (${r.build === "webgpu" ? "C++ EP, ort.webgpu" : "JSEP, ort"})`;
 const table = [["model", "runtime", "median ms", "min ms", "GFLOP/s", "rel L2 vs ort wasm"]];
@@ -141,6 +142,7 @@ for (const [i, row] of table.entries()) {
   if (i === 0) console.log(widths.map((w) => "-".repeat(w)).join("  "));
 }
 for (const r of rows.filter((r) => r.provider === "deeproots" && r.adapter)) console.log(`deeproots on ${r.model}: adapter ${r.adapter}`);
+for (const r of rows.filter((r) => r.kernels)) console.log(`deeproots tuned on ${r.model} (${r.load_ms.toFixed(0)} ms to load and tune): ${r.kernels}`);
 for (const r of rows.filter((r) => r.skipped)) console.log(`(${r.model} / ${r.provider}: ${r.skipped})`);
 
 writeFileSync(opt.out, JSON.stringify({ multiply_adds: mas, loads }, null, 2) + "\n");

@@ -93,6 +93,14 @@ try {
     check(same === n, `${name}: predicted classes equal on ${same}/${n} images`);
     console.log(`     (PyTorch reference vs browser: rel L2 ${relL2(web, ref.logits.data).toExponential(2)})`);
 
+    // Loaded with kernels tuned on this adapter: the same logits, whichever kernels won.
+    await page.evaluate((m) => window.demo.load(m, true), name);
+    const tuning = await page.evaluate(() => window.demo.tuning());
+    const tuned = await page.evaluate(([x, b]) => window.demo.logits(x, b), [Array.from(ref.image.data), n]);
+    const terr = relL2(tuned, native);
+    check(tuning.length > 0 && terr <= 1e-4, `${name}: tuned (${tuning.map((l) => l.chosen).join(" ")}) vs native, rel L2 ${terr.toExponential(2)} (<= 1e-4)`);
+    await page.evaluate((m) => window.demo.load(m), name);
+
     // The page's preprocessing of the raw images gives the reference inputs.
     let worst = 0;
     const images = testImages(n);
