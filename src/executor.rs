@@ -158,7 +158,7 @@ impl Executor {
     ) -> Result<Self> {
         let storage = gpu.storage(precision);
         let graph = model.graph.clone();
-        let cpu = crate::ops::cpu_adapter(&gpu);
+        let target = crate::ops::target(&gpu);
         let algorithms: HashMap<String, ConvAlgorithm> = graph
             .nodes
             .iter()
@@ -168,8 +168,8 @@ impl Executor {
                     choices
                         .get(&n.name)
                         .copied()
-                        .filter(|a| params.candidates(cpu).contains(a))
-                        .unwrap_or_else(|| params.algorithm(cpu)),
+                        .filter(|a| params.candidates(target).contains(a))
+                        .unwrap_or_else(|| params.algorithm(target)),
                 )),
                 _ => None,
             })
@@ -284,7 +284,7 @@ impl Executor {
 
     fn conv_algorithm(&self, node: &str, params: &ConvParams) -> ConvAlgorithm {
         self.algorithm(node)
-            .unwrap_or_else(|| params.algorithm(crate::ops::cpu_adapter(&self.gpu)))
+            .unwrap_or_else(|| params.algorithm(crate::ops::target(&self.gpu)))
     }
 
     /// The device it runs on.
@@ -365,7 +365,8 @@ impl Executor {
                 .copied()
                 .ok_or_else(|| graph_err(name, "weight not uploaded"))
         };
-        let min_workgroups = crate::ops::min_workgroups(&self.gpu);
+        let target = crate::ops::target(&self.gpu);
+        let min_workgroups = target.min_workgroups;
         let mut dispatches: Vec<Dispatch> = Vec::new();
         for n in &g.nodes {
             let shape = |v: &str| g.shape(v, batch).ok_or_else(|| graph_err(v, "no shape"));
@@ -385,7 +386,7 @@ impl Executor {
                     label,
                     &xs,
                     [y, x, w(&format!("{label}#weight"))?, bias(b)?],
-                    min_workgroups,
+                    target,
                 )?,
                 Op::Linear {
                     params,

@@ -249,7 +249,7 @@ pub async fn tune_async(
     } else {
         "wall-clock"
     };
-    let cpu = crate::ops::cpu_adapter(gpu);
+    let target = crate::ops::target(gpu);
     let convs: Vec<_> = graph
         .nodes
         .iter()
@@ -264,7 +264,7 @@ pub async fn tune_async(
             .shape(&node.inputs[0], batch)
             .ok_or_else(|| invalid(&node.name, "input has no shape"))?;
         let out = p.out_dims(&input)?;
-        let rule = p.algorithm(cpu);
+        let rule = p.algorithm(target);
         let key = layer_key(gpu, precision, p, &input);
         let mut layer = LayerTuning {
             node: node.name.clone(),
@@ -276,7 +276,7 @@ pub async fn tune_async(
             candidates: Vec::new(),
             cached: false,
         };
-        let candidates = p.candidates(cpu);
+        let candidates = p.candidates(target);
         match cache.get(&key) {
             Some((a, ms)) if candidates.contains(&a) => {
                 layer.chosen = a;
@@ -342,7 +342,7 @@ async fn time_candidate(
         &label,
         input,
         [0, 1, 2, 3],
-        crate::ops::min_workgroups(gpu),
+        crate::ops::target(gpu),
     ) {
         Ok(d) => d,
         Err(_) => return Ok((None, 0)),

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{check, modes, random, rng};
-use deeproots::ops::{conv2d, conv2d::ConvAlgorithm, conv2d::ConvParams, Activation};
+use deeproots::ops::{conv2d, conv2d::ConvAlgorithm, conv2d::ConvParams, Activation, Target};
 use deeproots::reference;
 use rand::Rng;
 
@@ -25,21 +25,33 @@ fn run_cases(test: &str, cases: &[Case]) {
         let w = random(&mut rng, &c.p.weight_shape());
         let b = c.bias.then(|| random(&mut rng, &[c.p.c_out]));
         let want = reference::conv2d(&c.p, &x, &w, b.as_ref()).unwrap();
-        // Every kernel that can run the layer, not only the one a model would pick.
-        let mut algorithms = vec![
-            ConvAlgorithm::Direct,
-            ConvAlgorithm::Gemm,
-            ConvAlgorithm::Gemm8,
-        ];
-        if c.p.is_pointwise() {
-            algorithms.push(ConvAlgorithm::Matmul);
-            algorithms.push(ConvAlgorithm::Matmul8);
-        }
+        // Every kernel that can run the layer, not only the one a model would pick; the
+        // subgroup kernels in every form the device can run (8 lanes and 4).
+        let algorithms: Vec<_> = ConvAlgorithm::ALL
+            .into_iter()
+            .filter(|a| c.p.is_pointwise() || !a.is_matmul())
+            .collect();
         for m in &modes {
+            let device = deeproots::ops::target(m.gpu);
             for &a in &algorithms {
-                let got = conv2d::run_with(m.gpu, m.precision, a, &c.p, &x, &w, b.as_ref())
-                    .unwrap_or_else(|e| panic!("{} {a:?}: {e}", c.name));
-                check(&format!("{}-{a:?}", c.name), m, &got, &want);
+                let targets: Vec<_> = match device.subgroup {
+                    _ if !a.needs_subgroups() => vec![device],
+                    None => vec![],
+                    Some(s) => [8, 4]
+                        .into_iter()
+                        .filter(|&k| k <= s)
+                        .map(|k| Target {
+                            subgroup: Some(k),
+                            ..device
+                        })
+                        .collect(),
+                };
+                for t in targets {
+                    let got = conv2d::run_for(m.gpu, t, m.precision, a, &c.p, &x, &w, b.as_ref())
+                        .unwrap_or_else(|e| panic!("{} {a:?}: {e}", c.name));
+                    let name = format!("{}-{a:?}-sg{}", c.name, t.subgroup.unwrap_or(0));
+                    check(&name, m, &got, &want);
+                }
             }
         }
     }

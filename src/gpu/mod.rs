@@ -95,8 +95,12 @@ pub struct AdapterSummary {
     pub shader_f16: bool,
     /// Timestamp queries are available.
     pub timestamp_query: bool,
-    /// Subgroup operations are available.
+    /// Subgroup operations are available (and requested on the device).
     pub subgroups: bool,
+    /// The smallest subgroup the adapter may run (0 when unknown).
+    pub subgroup_min_size: u32,
+    /// The largest subgroup the adapter may run (0 when unknown).
+    pub subgroup_max_size: u32,
     /// Largest storage buffer binding, bytes.
     pub max_storage_buffer_binding_size: u64,
     /// Largest buffer, bytes.
@@ -122,6 +126,8 @@ fn summarize(adapter: &wgpu::Adapter) -> AdapterSummary {
         shader_f16: features.contains(wgpu::Features::SHADER_F16),
         timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
         subgroups: features.contains(wgpu::Features::SUBGROUP),
+        subgroup_min_size: info.subgroup_min_size,
+        subgroup_max_size: info.subgroup_max_size,
         max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
         max_buffer_size: limits.max_buffer_size,
         max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
@@ -185,6 +191,7 @@ fn rank(t: wgpu::DeviceType) -> u8 {
 #[derive(Hash, PartialEq, Eq, Clone)]
 struct PipelineKey {
     kernel: &'static str,
+    entry: &'static str,
     storage: Storage,
     constants: Vec<(&'static str, u64)>,
 }
@@ -244,6 +251,9 @@ impl Gpu {
         }
         if summary.timestamp_query {
             features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        if summary.subgroups {
+            features |= wgpu::Features::SUBGROUP;
         }
         // Ask for everything the adapter offers: real models need large storage bindings.
         let (device, queue) = adapter
@@ -379,6 +389,7 @@ impl Gpu {
     ) -> Result<wgpu::ComputePipeline> {
         let key = PipelineKey {
             kernel: kernel.name,
+            entry: kernel.entry,
             storage,
             constants: constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
         };

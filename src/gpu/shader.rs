@@ -129,7 +129,11 @@ fn activate(v: f32, act: u32) -> f32 {
 
 /// The full WGSL of `kernel` for `storage`.
 pub(crate) fn assemble(kernel: &Kernel, storage: Storage) -> String {
-    let mut s = String::from(header(storage));
+    let mut s = String::new();
+    if cfg!(target_arch = "wasm32") && kernel.source.contains("subgroupBroadcast") {
+        s.push_str("enable subgroups;\n");
+    }
+    s.push_str(header(storage));
     s.push_str(COMMON);
     s.push_str(&output("y", storage));
     for (i, name) in kernel.inputs.iter().enumerate() {

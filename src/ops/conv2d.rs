@@ -6,7 +6,7 @@
 //! input `[N, C_in, H, W]`, weight `[C_out, C_in/groups, kh, kw]`, bias `[C_out]`,
 //! output `[N, C_out, H_out, W_out]` with `H_out = (H + pad_top + pad_bottom - dh*(kh-1) - 1) / sh + 1`.
 
-use super::{grid, matmul, nchw, u32_of, Activation};
+use super::{grid, matmul, nchw, u32_of, Activation, Target};
 use crate::error::{invalid, Result};
 use crate::gpu::{Dispatch, Gpu, Kernel};
 use crate::{Precision, Tensor};
@@ -35,6 +35,19 @@ pub static GEMM8_KERNEL: Kernel = Kernel {
     inputs: &["x", "vec4 w", "b"],
 };
 
+/// [`GEMM8_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
+/// (`shaders/conv2d_gemm_sg.wgsl`, appended to conv2d_gemm.wgsl: only devices with subgroups
+/// compile it).
+pub static GEMM8_SG_KERNEL: Kernel = Kernel {
+    name: "conv2d_gemm8_sg",
+    source: concat!(
+        include_str!("../../shaders/conv2d_gemm.wgsl"),
+        include_str!("../../shaders/conv2d_gemm_sg.wgsl")
+    ),
+    entry: "main8_sg",
+    inputs: &["x", "vec4 w", "b"],
+};
+
 /// Which kernel runs a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +64,13 @@ pub enum ConvAlgorithm {
     /// The matrix multiply with 8 x 4 tiles (`matmul8.wgsl`), for CPU adapters; weights
     /// repacked at load as for the implicit GEMM.
     Matmul8,
+    /// `Gemm8` with a workgroup's 64 invocations on one 8-channel tile, whose weights each
+    /// subgroup loads once and shares by broadcast (`conv2d_gemm_sg.wgsl`); needs subgroups.
+    #[serde(rename = "gemm8-sg")]
+    Gemm8Sg,
+    /// `Matmul8` likewise (`matmul8_sg.wgsl`); needs subgroups.
+    #[serde(rename = "matmul8-sg")]
+    Matmul8Sg,
 }
 
 impl ConvAlgorithm {
@@ -59,15 +79,36 @@ impl ConvAlgorithm {
     pub fn tile_rows(self) -> Option<usize> {
         match self {
             Self::Gemm => Some(4),
-            Self::Gemm8 | Self::Matmul8 => Some(8),
+            Self::Gemm8 | Self::Matmul8 | Self::Gemm8Sg | Self::Matmul8Sg => Some(8),
             Self::Direct | Self::Matmul => None,
         }
     }
 
+    /// Runs only pointwise layers.
+    pub fn is_matmul(self) -> bool {
+        matches!(self, Self::Matmul | Self::Matmul8 | Self::Matmul8Sg)
+    }
+
+    /// Needs a device with subgroups.
+    pub fn needs_subgroups(self) -> bool {
+        matches!(self, Self::Gemm8Sg | Self::Matmul8Sg)
+    }
+
+    /// The same tiles without subgroups.
+    pub fn without_subgroups(self) -> Self {
+        match self {
+            Self::Gemm8Sg => Self::Gemm8,
+            Self::Matmul8Sg => Self::Matmul8,
+            a => a,
+        }
+    }
+
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
+        Self::Matmul8Sg,
         Self::Matmul8,
         Self::Matmul,
+        Self::Gemm8Sg,
         Self::Gemm8,
         Self::Gemm,
         Self::Direct,
@@ -81,6 +122,8 @@ impl ConvAlgorithm {
             Self::Gemm8 => "gemm8",
             Self::Matmul => "matmul",
             Self::Matmul8 => "matmul8",
+            Self::Gemm8Sg => "gemm8-sg",
+            Self::Matmul8Sg => "matmul8-sg",
         }
     }
 
@@ -89,8 +132,8 @@ impl ConvAlgorithm {
         Self::ALL.into_iter().find(|a| a.name() == s)
     }
 
-    /// The algorithm forced by `DEEPROOTS_CONV` (`direct`, `gemm`, `gemm8`, `matmul`,
-    /// `matmul8`), for experiments; `auto` or unset lets each layer choose.
+    /// The algorithm forced by `DEEPROOTS_CONV` (a [`Self::name`]), for experiments; `auto` or
+    /// unset lets each layer choose.
     pub fn forced() -> Option<Self> {
         static FORCED: std::sync::OnceLock<Option<ConvAlgorithm>> = std::sync::OnceLock::new();
         *FORCED.get_or_init(|| {
@@ -225,44 +268,55 @@ impl ConvParams {
             + if bias { self.c_out as u64 } else { 0 }
     }
 
-    /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies),
-    /// else the matmul for pointwise layers (8 x 4 tiles on CPU adapters), the implicit GEMM where a group has at least 4
+    /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies,
+    /// a subgroup kernel only where the device has subgroups), else the matmul for pointwise
+    /// layers (8 x 4 tiles on CPU adapters), the implicit GEMM where a group has at least 4
     /// output channels (with 8-channel tiles on CPU adapters where a group has at least 8), and
-    /// the direct kernel otherwise (depthwise). `cpu_adapter`: the adapter is a CPU (software)
-    /// one; the measurements behind the choice are in docs/results/.
-    pub fn algorithm(&self, cpu_adapter: bool) -> ConvAlgorithm {
+    /// the direct kernel otherwise (depthwise); on CPU adapters with subgroups, the 8 x 4
+    /// kernels' subgroup forms. The measurements behind the rule are in docs/results/;
+    /// [`crate::tune`] replaces it by measurements on the device at hand.
+    pub fn algorithm(&self, target: Target) -> ConvAlgorithm {
         use ConvAlgorithm::*;
         let per_group = self.c_out / self.groups.max(1);
-        match ConvAlgorithm::forced() {
+        let sg = target.subgroup.is_some();
+        let chosen = match ConvAlgorithm::forced() {
             // Every kernel runs a pointwise layer.
             Some(a) if self.is_pointwise() => a,
-            None if self.is_pointwise() => {
-                if cpu_adapter {
-                    Matmul8
+            None if self.is_pointwise() => match (target.cpu, sg) {
+                (true, true) => Matmul8Sg,
+                (true, false) => Matmul8,
+                (false, _) => Matmul,
+            },
+            // The matmuls run only pointwise layers: the others choose as if nothing was forced.
+            Some(a) if !a.is_matmul() => a,
+            _ if target.cpu && per_group >= 8 => {
+                if sg {
+                    Gemm8Sg
                 } else {
-                    Matmul
+                    Gemm8
                 }
             }
-            // The matmuls run only pointwise layers: the others choose as if nothing was forced.
-            Some(Matmul | Matmul8) | None if cpu_adapter && per_group >= 8 => Gemm8,
-            Some(Matmul | Matmul8) | None if per_group >= 4 => Gemm,
-            Some(Matmul | Matmul8) | None => Direct,
-            Some(a) => a,
+            _ if per_group >= 4 => Gemm,
+            _ => Direct,
+        };
+        if sg {
+            chosen
+        } else {
+            chosen.without_subgroups()
         }
     }
 
-    /// The algorithms that can run this layer: the matmuls only pointwise layers, the others
-    /// every layer. With `DEEPROOTS_CONV` set, only the forced one (as [`Self::algorithm`]
-    /// applies it on this adapter).
-    pub fn candidates(&self, cpu_adapter: bool) -> Vec<ConvAlgorithm> {
+    /// The algorithms that can run this layer on `target`: the matmuls only pointwise layers,
+    /// the subgroup kernels only on devices with subgroups. With `DEEPROOTS_CONV` set, only the
+    /// forced one (as [`Self::algorithm`] applies it).
+    pub fn candidates(&self, target: Target) -> Vec<ConvAlgorithm> {
         if ConvAlgorithm::forced().is_some() {
-            return vec![self.algorithm(cpu_adapter)];
+            return vec![self.algorithm(target)];
         }
         ConvAlgorithm::ALL
             .into_iter()
-            .filter(|a| {
-                self.is_pointwise() || !matches!(a, ConvAlgorithm::Matmul | ConvAlgorithm::Matmul8)
-            })
+            .filter(|a| self.is_pointwise() || !a.is_matmul())
+            .filter(|a| target.subgroup.is_some() || !a.needs_subgroups())
             .collect()
     }
 
@@ -296,11 +350,24 @@ impl ConvParams {
         label: &str,
         input: &[usize],
         [y, x, w, b]: [usize; 4],
-        min_workgroups: usize,
+        target: Target,
     ) -> Result<Vec<Dispatch>> {
         let out = self.out_dims(input)?;
         let [n, c_in, h, wd] = nchw("conv2d", input)?;
-        let matmul = matches!(algorithm, ConvAlgorithm::Matmul | ConvAlgorithm::Matmul8);
+        let matmul = algorithm.is_matmul();
+        let subgroup = match (algorithm.needs_subgroups(), target.subgroup) {
+            (false, _) => 0,
+            (true, Some(s)) => s,
+            (true, None) => {
+                return Err(invalid(
+                    label,
+                    format!(
+                        "the {} kernel needs a device with subgroups",
+                        algorithm.name()
+                    ),
+                ))
+            }
+        };
         if matmul && !self.is_pointwise() {
             return Err(invalid(
                 label,
@@ -311,7 +378,7 @@ impl ConvParams {
             let hw = h * wd;
             let (m, k) = (self.c_out / self.groups, c_in / self.groups);
             let k_split =
-                matmul::MatmulParams::split_for(m, hw, k, n * self.groups, min_workgroups);
+                matmul::MatmulParams::split_for(m, hw, k, n * self.groups, target.min_workgroups);
             let mm = matmul::MatmulParams {
                 m,
                 n: hw,
@@ -322,7 +389,9 @@ impl ConvParams {
                 c_strides: [self.c_out * hw, m * hw, hw, 1],
                 activation: self.activation,
                 k_split,
-                wide: algorithm == ConvAlgorithm::Matmul8,
+                wide: matches!(algorithm, ConvAlgorithm::Matmul8 | ConvAlgorithm::Matmul8Sg),
+                subgroup,
+                row_width: target.subgroup_row(hw.div_ceil(4)),
             };
             return mm.dispatches(label, y, x, w, b).map(|d| vec![d]);
         }
@@ -362,6 +431,26 @@ impl ConvParams {
                 tiles_m: u("tiles", tiles_m)?,
                 tiles: u("tiles", tiles)?,
             };
+            if subgroup > 0 {
+                // One 8-channel tile per workgroup row, blocks of wx pixel tiles along x.
+                let wx = target.subgroup_row(n_pix.div_ceil(4));
+                return Ok(vec![Dispatch {
+                    label: label.to_string(),
+                    kernel: &GEMM8_SG_KERNEL,
+                    constants: vec![
+                        ("SUBGROUP", f64::from(subgroup.min(8))),
+                        ("WX", f64::from(wx)),
+                    ],
+                    params: bytemuck::bytes_of(&params).to_vec(),
+                    workgroups: [
+                        u("pixel blocks", n_pix.div_ceil(4 * wx as usize).min(65535))?,
+                        u("tiles", tiles_m.div_ceil(64 / wx as usize))?,
+                        u("groups", self.groups)?,
+                    ],
+                    output: y,
+                    inputs: vec![x, w, b],
+                }]);
+            }
             let [x_wg, y_wg, _] = grid(tiles);
             return Ok(vec![Dispatch {
                 label: label.to_string(),
@@ -476,7 +565,7 @@ pub fn run(
     run_with(
         gpu,
         precision,
-        p.algorithm(super::cpu_adapter(gpu)),
+        p.algorithm(super::target(gpu)),
         p,
         x,
         weight,
@@ -495,17 +584,37 @@ pub fn run_with(
     weight: &Tensor,
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
+    run_for(
+        gpu,
+        super::target(gpu),
+        precision,
+        algorithm,
+        p,
+        x,
+        weight,
+        bias,
+    )
+}
+
+/// [`run_with`] launched as for `target` (e.g. a smaller subgroup than the device's, to test
+/// every form of a kernel on one device).
+#[cfg(not(target_arch = "wasm32"))]
+#[allow(clippy::too_many_arguments)]
+pub fn run_for(
+    gpu: &Gpu,
+    target: Target,
+    precision: Precision,
+    algorithm: ConvAlgorithm,
+    p: &ConvParams,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
     check_weights(p, weight, bias)?;
     let out = p.out_dims(x.shape())?;
     let zeros = Tensor::zeros([p.c_out]);
     let b = bias.unwrap_or(&zeros);
-    let d = p.dispatches(
-        algorithm,
-        "conv2d",
-        x.shape(),
-        [0, 1, 2, 3],
-        super::min_workgroups(gpu),
-    )?;
+    let d = p.dispatches(algorithm, "conv2d", x.shape(), [0, 1, 2, 3], target)?;
     let w = p.device_weight(algorithm, weight)?;
     super::run_single(gpu, precision, "conv2d", &[x, &w, b], &out, d)
 }

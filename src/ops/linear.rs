@@ -74,6 +74,8 @@ impl LinearParams {
             c_strides: [0, 0, 1, out],
             activation: self.activation,
             k_split: MatmulParams::split_for(out, n, self.in_features, 1, min_workgroups),
+            subgroup: 0,
+            row_width: 0,
             wide: false,
         };
         Ok(vec![mm.dispatches(label, y, x, w, b)?])

@@ -33,6 +33,18 @@ pub static WIDE_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
+/// [`WIDE_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
+/// (`shaders/matmul8_sg.wgsl`, appended to matmul8.wgsl: only devices with subgroups compile it).
+pub static WIDE_SG_KERNEL: Kernel = Kernel {
+    name: "matmul8_sg",
+    source: concat!(
+        include_str!("../../shaders/matmul8.wgsl"),
+        include_str!("../../shaders/matmul8_sg.wgsl")
+    ),
+    entry: "main_sg",
+    inputs: &["vec4 x", "vec4 w", "b"],
+};
+
 /// Output tile edge of one workgroup.
 const TILE: usize = 32;
 
@@ -60,6 +72,12 @@ pub struct MatmulParams {
     /// Run the 8 x 4 tile kernel (`matmul8.wgsl`; no K split), which reads A repacked to
     /// `[groups, K, MP]` instead of `[groups * M, K]`.
     pub wide: bool,
+    /// With `wide`: the subgroup size (4 or at least 8) the subgroup kernel may count on
+    /// (`matmul8_sg.wgsl`), or 0 for the kernel without subgroups.
+    pub subgroup: u32,
+    /// With `subgroup`: invocations per workgroup row (override `WX`, see
+    /// [`super::Target::subgroup_row`]).
+    pub row_width: u32,
 }
 
 /// Mirrors `Params` in shaders/matmul.wgsl.
@@ -147,6 +165,31 @@ impl MatmulParams {
             sc: strides(self.c_strides)?,
             act: self.activation.code(),
         };
+        if self.wide && self.subgroup > 0 {
+            return Ok(Dispatch {
+                label: label.to_string(),
+                kernel: &WIDE_SG_KERNEL,
+                constants: vec![
+                    ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
+                    ("SUBGROUP", f64::from(self.subgroup.min(8))),
+                    ("WX", f64::from(self.row_width)),
+                ],
+                params: bytemuck::bytes_of(&params).to_vec(),
+                workgroups: [
+                    u(
+                        "column blocks",
+                        self.n.div_ceil(4 * self.row_width as usize).min(65535),
+                    )?,
+                    u(
+                        "row tiles",
+                        self.m.div_ceil(8).div_ceil(64 / self.row_width as usize),
+                    )?,
+                    u("batches x groups", self.batches * self.groups)?,
+                ],
+                output: y,
+                inputs: vec![x, w, b],
+            });
+        }
         if self.wide {
             return Ok(Dispatch {
                 label: label.to_string(),

@@ -75,6 +75,48 @@ pub fn min_workgroups(gpu: &Gpu) -> usize {
     }
 }
 
+/// What kernel choices and launches need to know about a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Target {
+    /// The adapter runs on the CPU ([`cpu_adapter`]).
+    pub cpu: bool,
+    /// Workgroups wanted in flight before a kernel is split further ([`min_workgroups`]).
+    pub min_workgroups: usize,
+    /// Subgroup lanes the subgroup kernels may count on: 8 where every subgroup has at least 8,
+    /// 4 where at least 4; `None` without subgroups (or smaller ones).
+    pub subgroup: Option<u32>,
+    /// The largest subgroup the device may run (what the subgroup kernels' workgroup rows
+    /// must be a multiple of).
+    pub subgroup_max: u32,
+}
+
+impl Target {
+    /// Invocations per workgroup row of the subgroup kernels (override `WX`) for `tiles`
+    /// 4-wide tiles along N: enough to cover them (a power of two, 4 to 64) and never fewer
+    /// than the largest subgroup, so that no subgroup spans two rows.
+    pub(crate) fn subgroup_row(&self, tiles: usize) -> u32 {
+        let want = tiles.next_power_of_two().clamp(4, 64) as u32;
+        want.max(self.subgroup_max.next_power_of_two()).min(64)
+    }
+}
+
+/// The [`Target`] of a device.
+pub fn target(gpu: &Gpu) -> Target {
+    let a = gpu.adapter();
+    let subgroup = match a.subgroup_min_size {
+        _ if !a.subgroups => None,
+        8.. => Some(8),
+        4..=7 => Some(4),
+        _ => None,
+    };
+    Target {
+        cpu: cpu_adapter(gpu),
+        min_workgroups: min_workgroups(gpu),
+        subgroup,
+        subgroup_max: a.subgroup_max_size,
+    }
+}
+
 /// The adapter runs on the CPU (lavapipe, llvmpipe, SwiftShader): some kernel choices differ.
 pub fn cpu_adapter(gpu: &Gpu) -> bool {
     gpu.adapter().device_type == "Cpu"

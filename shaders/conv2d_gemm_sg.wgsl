@@ -1,0 +1,117 @@
+
+// main8_sg: the 8 x 4 tiles of `main8` for adapters with subgroups (appended to
+// conv2d_gemm.wgsl only where the device has them). A workgroup is WX x (64 / WX) invocations;
+// each row of WX shares one tile of 8 output channels and takes 4 output pixels per invocation,
+// so at every step the subgroup loads the tile's 8 weights once (lane r: channel r; with 4-lane
+// subgroups, channels r and r + 4) and shares them by broadcast, instead of every invocation
+// loading all eight: on CPU adapters each load is a gather, one lane at a time. WX is a
+// multiple of the largest subgroup, whose lanes are consecutive invocations, so a subgroup
+// never spans two rows. No invocation leaves early (broadcasts need the whole subgroup): pixels
+// and channel tiles past the edge read valid elements and are not stored.
+// Overrides: SUBGROUP: the adapter's smallest subgroup size, 4 or >= 8. WX: invocations
+// along the pixels per workgroup row (a power of two, 4 to 64).
+// Grid: x = min(ceil(N / (4 * WX)), 65535) (blocks of pixel tiles, looped over),
+// y = ceil(tiles_m / (64 / WX)), z = groups.
+override SUBGROUP: u32 = 8u;
+override WX: u32 = 64u;
+
+@compute @workgroup_size(64)
+fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32,
+            @builtin(subgroup_invocation_id) lane: u32) {
+  // Row lid3.y of WX invocations, lid3.x along it (a 1-D workgroup: naga takes subgroup
+  // builtins only there).
+  let lid3 = vec2<u32>(li % WX, li / WX);
+  let g = wid.z;
+  let lid = lid3.x;
+  let tm_own = wid.y * (64u / WX) + lid3.y;
+  // Channel tiles past the last load the last and store nothing.
+  let tm = min(tm_own, p.tiles_m - 1u);
+  let cin_g = p.c_in / p.groups;
+  let hw = p.h * p.w;
+  let last = p.n - 1u;
+  let wbase = g * p.k * p.mp + tm * 8u;
+  let wstep = p.kh * p.kw * p.mp;
+  let tiles_n = (p.n + 3u) / 4u;
+  for (var blk = wid.x; blk * WX < tiles_n; blk += nwg.x) {
+    let tn = blk * WX + lid;
+    let w0 = window(min(tn * 4u, last), g, cin_g);
+    let w1 = window(min(tn * 4u + 1u, last), g, cin_g);
+    let w2 = window(min(tn * 4u + 2u, last), g, cin_g);
+    let w3 = window(min(tn * 4u + 3u, last), g, cin_g);
+    var lo0 = vec4<f32>(0.0);
+    var lo1 = vec4<f32>(0.0);
+    var lo2 = vec4<f32>(0.0);
+    var lo3 = vec4<f32>(0.0);
+    var hi0 = vec4<f32>(0.0);
+    var hi1 = vec4<f32>(0.0);
+    var hi2 = vec4<f32>(0.0);
+    var hi3 = vec4<f32>(0.0);
+    for (var ky = 0u; ky < p.kh; ky++) {
+      let dy = i32(ky * p.dh);
+      for (var kx = 0u; kx < p.kw; kx++) {
+        let dx = i32(kx * p.dw);
+        let r0 = w0.y + dy; let q0 = w0.z + dx;
+        let r1 = w1.y + dy; let q1 = w1.z + dx;
+        let r2 = w2.y + dy; let q2 = w2.z + dx;
+        let r3 = w3.y + dy; let q3 = w3.z + dx;
+        let ok0 = u32(r0) < p.h && u32(q0) < p.w;
+        let ok1 = u32(r1) < p.h && u32(q1) < p.w;
+        let ok2 = u32(r2) < p.h && u32(q2) < p.w;
+        let ok3 = u32(r3) < p.h && u32(q3) < p.w;
+        var i0 = u32(select(0, w0.x + r0 * i32(p.w) + q0, ok0));
+        var i1 = u32(select(0, w1.x + r1 * i32(p.w) + q1, ok1));
+        var i2 = u32(select(0, w2.x + r2 * i32(p.w) + q2, ok2));
+        var i3 = u32(select(0, w3.x + r3 * i32(p.w) + q3, ok3));
+        var wi = wbase + (ky * p.kw + kx) * p.mp;
+        for (var ci = 0u; ci < cin_g; ci++) {
+          var a: vec4<f32>;
+          var c: vec4<f32>;
+          if (SUBGROUP >= 8u) {
+            let own = f32(load_w(wi + (lane & 7u)));
+            a = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
+                          subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
+            c = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
+                          subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
+          } else {
+            let lo = f32(load_w(wi + (lane & 3u)));
+            let hi = f32(load_w(wi + 4u + (lane & 3u)));
+            a = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
+                          subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
+            c = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
+                          subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
+          }
+          wi += wstep;
+          let x0 = select(0.0, f32(load_x(i0)), ok0);
+          let x1 = select(0.0, f32(load_x(i1)), ok1);
+          let x2 = select(0.0, f32(load_x(i2)), ok2);
+          let x3 = select(0.0, f32(load_x(i3)), ok3);
+          i0 += hw;
+          i1 += hw;
+          i2 += hw;
+          i3 += hw;
+          lo0 += a * x0;
+          lo1 += a * x1;
+          lo2 += a * x2;
+          lo3 += a * x3;
+          hi0 += c * x0;
+          hi1 += c * x1;
+          hi2 += c * x2;
+          hi3 += c * x3;
+        }
+      }
+    }
+    if (tm_own < p.tiles_m) {
+      let m0 = tm * 8u;
+      store_pixel(tn * 4u, g, m0, lo0);
+      store_pixel(tn * 4u + 1u, g, m0, lo1);
+      store_pixel(tn * 4u + 2u, g, m0, lo2);
+      store_pixel(tn * 4u + 3u, g, m0, lo3);
+      store_pixel(tn * 4u, g, m0 + 4u, hi0);
+      store_pixel(tn * 4u + 1u, g, m0 + 4u, hi1);
+      store_pixel(tn * 4u + 2u, g, m0 + 4u, hi2);
+      store_pixel(tn * 4u + 3u, g, m0 + 4u, hi3);
+    }
+  }
+}
+

@@ -1,0 +1,103 @@
+
+// main_sg: the 8 x 4 tiles of `main` for adapters with subgroups (appended to matmul8.wgsl
+// only where the device has them). A workgroup is WX x (64 / WX) invocations; each row of WX
+// shares one 8-row tile of A and takes 4 columns per invocation, so at every k the subgroup
+// loads the tile's 8 weights once (lane r: row r; with 4-lane subgroups, rows r and r + 4) and
+// shares them by broadcast, instead of every invocation loading all eight: on CPU adapters each
+// load is a gather, one lane at a time. WX is a multiple of the largest subgroup, whose lanes
+// are consecutive invocations, so a subgroup never spans two rows. No invocation leaves early
+// (broadcasts need the whole subgroup): columns and rows past the edge read valid elements and
+// are not stored.
+// Overrides: VEC_B as `main`; SUBGROUP: the adapter's smallest subgroup size, 4 or >= 8; WX:
+// invocations along N per workgroup row (a power of two, 4 to 64).
+// Grid: x = min(ceil(N / (4 * WX)), 65535) (blocks of columns, looped over),
+// y = ceil(ceil(M / 8) / (64 / WX)), z = batches * groups.
+override SUBGROUP: u32 = 8u;
+override WX: u32 = 64u;
+
+@compute @workgroup_size(64)
+fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32,
+           @builtin(subgroup_invocation_id) lane: u32) {
+  // Row lid3.y of WX invocations, lid3.x along it (a 1-D workgroup: naga takes subgroup
+  // builtins only there).
+  let lid3 = vec2<u32>(li % WX, li / WX);
+  let g = wid.z % p.groups;
+  let b = wid.z / p.groups;
+  let lid = lid3.x;
+  let mp = (p.m + 7u) / 8u * 8u;
+  let tm = wid.y * (64u / WX) + lid3.y;
+  // Rows past the last tile load the last tile and store nothing.
+  let m0 = min(tm, mp / 8u - 1u) * 8u;
+  let own_tile = tm * 8u < mp;
+  let b_base = b * p.sb_b + g * p.sb_g;
+  let c_base = b * p.sc_b + g * p.sc_g;
+  let bias_base = g * p.m;
+  let last = p.n - 1u;
+  let a_base = g * p.k * mp + m0;
+  for (var blk = wid.x; blk * 4u * WX < p.n; blk += nwg.x) {
+    let n0 = blk * 4u * WX + lid * 4u;
+    let c0 = b_base + min(n0, last) * p.sb_n;
+    let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
+    let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
+    let c3 = b_base + min(n0 + 3u, last) * p.sb_n;
+    // With VEC_B, N is a multiple of 4: the last whole 4-vector stands in past the edge.
+    let cv = (b_base + min(n0, p.n - 4u) * p.sb_n) / 4u;
+    var lo0 = vec4<f32>(0.0);
+    var lo1 = vec4<f32>(0.0);
+    var lo2 = vec4<f32>(0.0);
+    var lo3 = vec4<f32>(0.0);
+    var hi0 = vec4<f32>(0.0);
+    var hi1 = vec4<f32>(0.0);
+    var hi2 = vec4<f32>(0.0);
+    var hi3 = vec4<f32>(0.0);
+    var ai = a_base;
+    var kb = 0u;
+    for (var kk = 0u; kk < p.k; kk++) {
+      var a: vec4<f32>;
+      var c: vec4<f32>;
+      if (SUBGROUP >= 8u) {
+        let own = f32(load_w(ai + (lane & 7u)));
+        a = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
+                      subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
+        c = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
+                      subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
+      } else {
+        let lo = f32(load_w(ai + (lane & 3u)));
+        let hi = f32(load_w(ai + 4u + (lane & 3u)));
+        a = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
+                      subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
+        c = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
+                      subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
+      }
+      ai += mp;
+      var xv: vec4<f32>;
+      if (VEC_B) {
+        xv = vec4<f32>(load4_x(cv + kb / 4u));
+      } else {
+        xv = vec4<f32>(f32(load_x(c0 + kb)), f32(load_x(c1 + kb)), f32(load_x(c2 + kb)),
+                       f32(load_x(c3 + kb)));
+      }
+      kb += p.sb_k;
+      lo0 += a * xv.x;
+      lo1 += a * xv.y;
+      lo2 += a * xv.z;
+      lo3 += a * xv.w;
+      hi0 += c * xv.x;
+      hi1 += c * xv.y;
+      hi2 += c * xv.z;
+      hi3 += c * xv.w;
+    }
+    if (own_tile) {
+      store_col(c_base, m0, n0, lo0, bias_base);
+      store_col(c_base, m0, n0 + 1u, lo1, bias_base);
+      store_col(c_base, m0, n0 + 2u, lo2, bias_base);
+      store_col(c_base, m0, n0 + 3u, lo3, bias_base);
+      store_col(c_base, m0 + 4u, n0, hi0, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 1u, hi1, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 2u, hi2, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 3u, hi3, bias_base);
+    }
+  }
+}
+
