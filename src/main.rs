@@ -840,9 +840,11 @@ fn tune(
     println!("times in ms (best of the runs; a kernel 3x slower than the best on its first run is not run again); * from the cache");
     if complete && chosen_ms > 0.0 {
         println!(
-            "convolutions: {rule_ms:.3} ms with the default rule's kernels, {chosen_ms:.3} ms tuned ({:.2}x)",
+            "convolutions: {chosen_ms:.3} ms tuned, {rule_ms:.3} ms with the default rule's kernels ({:.2}x)",
             rule_ms / chosen_ms
         );
+    } else {
+        println!("convolutions: {chosen_ms:.3} ms tuned");
     }
     if let Some(p) = &path {
         println!("cache: {}", p.display());
@@ -903,7 +905,7 @@ fn info(options: &GpuOptions) -> Result<()> {
     }
     for a in &adapters {
         println!(
-            "{} ({}, {}, driver {} {})\n  shader-f16 {}, timestamp queries {}, subgroups {}\n  max storage binding {} MiB, max buffer {} MiB, max workgroups/dim {}, max invocations/workgroup {}, workgroup memory {} KiB",
+            "{} ({}, {}, driver {} {})\n  shader-f16 {}, timestamp queries {}, subgroups {} (sizes {} to {})\n  max storage binding {} MiB, max buffer {} MiB, max workgroups/dim {}, max invocations/workgroup {}, workgroup memory {} KiB",
             a.name,
             a.backend,
             a.device_type,
@@ -912,6 +914,8 @@ fn info(options: &GpuOptions) -> Result<()> {
             yes(a.shader_f16),
             yes(a.timestamp_query),
             yes(a.subgroups),
+            a.subgroup_min_size,
+            a.subgroup_max_size,
             a.max_storage_buffer_binding_size >> 20,
             a.max_buffer_size >> 20,
             a.max_compute_workgroups_per_dimension,

@@ -64,6 +64,10 @@ pub enum ConvAlgorithm {
     /// The matrix multiply with 8 x 4 tiles (`matmul8.wgsl`), for CPU adapters; weights
     /// repacked at load as for the implicit GEMM.
     Matmul8,
+    /// `Matmul8` with 8 columns per invocation (entry `main_x8`): 64 multiply-adds per 16
+    /// loads instead of 32 per 12, with twice the accumulators.
+    #[serde(rename = "matmul8x8")]
+    Matmul8x8,
     /// `Gemm8` with a workgroup's 64 invocations on one 8-channel tile, whose weights each
     /// subgroup loads once and shares by broadcast (`conv2d_gemm_sg.wgsl`); needs subgroups.
     #[serde(rename = "gemm8-sg")]
@@ -79,14 +83,19 @@ impl ConvAlgorithm {
     pub fn tile_rows(self) -> Option<usize> {
         match self {
             Self::Gemm => Some(4),
-            Self::Gemm8 | Self::Matmul8 | Self::Gemm8Sg | Self::Matmul8Sg => Some(8),
+            Self::Gemm8 | Self::Matmul8 | Self::Matmul8x8 | Self::Gemm8Sg | Self::Matmul8Sg => {
+                Some(8)
+            }
             Self::Direct | Self::Matmul => None,
         }
     }
 
     /// Runs only pointwise layers.
     pub fn is_matmul(self) -> bool {
-        matches!(self, Self::Matmul | Self::Matmul8 | Self::Matmul8Sg)
+        matches!(
+            self,
+            Self::Matmul | Self::Matmul8 | Self::Matmul8x8 | Self::Matmul8Sg
+        )
     }
 
     /// Needs a device with subgroups.
@@ -104,9 +113,10 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Matmul8Sg,
         Self::Matmul8,
+        Self::Matmul8x8,
         Self::Matmul,
         Self::Gemm8Sg,
         Self::Gemm8,
@@ -124,6 +134,7 @@ impl ConvAlgorithm {
             Self::Matmul8 => "matmul8",
             Self::Gemm8Sg => "gemm8-sg",
             Self::Matmul8Sg => "matmul8-sg",
+            Self::Matmul8x8 => "matmul8x8",
         }
     }
 
@@ -389,7 +400,8 @@ impl ConvParams {
                 c_strides: [self.c_out * hw, m * hw, hw, 1],
                 activation: self.activation,
                 k_split,
-                wide: matches!(algorithm, ConvAlgorithm::Matmul8 | ConvAlgorithm::Matmul8Sg),
+                wide: algorithm.tile_rows().is_some(),
+                x8: algorithm == ConvAlgorithm::Matmul8x8,
                 subgroup,
                 row_width: target.subgroup_row(hw.div_ceil(4)),
             };

@@ -74,6 +74,7 @@ impl LinearParams {
             c_strides: [0, 0, 1, out],
             activation: self.activation,
             k_split: MatmulParams::split_for(out, n, self.in_features, 1, min_workgroups),
+            x8: false,
             subgroup: 0,
             row_width: 0,
             wide: false,

@@ -33,6 +33,14 @@ pub static WIDE_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
+/// [`WIDE_KERNEL`] with 8 columns per invocation instead of 4 (entry `main_x8`).
+pub static WIDE_X8_KERNEL: Kernel = Kernel {
+    name: "matmul8_x8",
+    source: include_str!("../../shaders/matmul8.wgsl"),
+    entry: "main_x8",
+    inputs: &["vec4 x", "vec4 w", "b"],
+};
+
 /// [`WIDE_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
 /// (`shaders/matmul8_sg.wgsl`, appended to matmul8.wgsl: only devices with subgroups compile it).
 pub static WIDE_SG_KERNEL: Kernel = Kernel {
@@ -72,6 +80,8 @@ pub struct MatmulParams {
     /// Run the 8 x 4 tile kernel (`matmul8.wgsl`; no K split), which reads A repacked to
     /// `[groups, K, MP]` instead of `[groups * M, K]`.
     pub wide: bool,
+    /// With `wide`: 8 columns per invocation instead of 4 (`main_x8`; not with `subgroup`).
+    pub x8: bool,
     /// With `wide`: the subgroup size (4 or at least 8) the subgroup kernel may count on
     /// (`matmul8_sg.wgsl`), or 0 for the kernel without subgroups.
     pub subgroup: u32,
@@ -184,6 +194,21 @@ impl MatmulParams {
                         "row tiles",
                         self.m.div_ceil(8).div_ceil(64 / self.row_width as usize),
                     )?,
+                    u("batches x groups", self.batches * self.groups)?,
+                ],
+                output: y,
+                inputs: vec![x, w, b],
+            });
+        }
+        if self.wide && self.x8 {
+            return Ok(Dispatch {
+                label: label.to_string(),
+                kernel: &WIDE_X8_KERNEL,
+                constants: vec![("VEC_B", f64::from(u8::from(self.columns_in_vec4())))],
+                params: bytemuck::bytes_of(&params).to_vec(),
+                workgroups: [
+                    u("column tiles", self.n.div_ceil(2 * TILE))?,
+                    u("row tiles", self.m.div_ceil(2 * TILE))?,
                     u("batches x groups", self.batches * self.groups)?,
                 ],
                 output: y,
