@@ -281,7 +281,7 @@ impl ConvParams {
 
     /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies,
     /// a subgroup kernel only where the device has subgroups), else the matmul for pointwise
-    /// layers (8 x 4 tiles on CPU adapters), the implicit GEMM where a group has at least 4
+    /// layers (8 x 8 tiles on CPU adapters), the implicit GEMM where a group has at least 4
     /// output channels (with 8-channel tiles on CPU adapters where a group has at least 8), and
     /// the direct kernel otherwise (depthwise); on CPU adapters with subgroups, the 8 x 4
     /// kernels' subgroup forms. The measurements behind the rule are in docs/results/;
@@ -295,7 +295,7 @@ impl ConvParams {
             Some(a) if self.is_pointwise() => a,
             None if self.is_pointwise() => match (target.cpu, sg) {
                 (true, true) => Matmul8Sg,
-                (true, false) => Matmul8,
+                (true, false) => Matmul8x8,
                 (false, _) => Matmul,
             },
             // The matmuls run only pointwise layers: the others choose as if nothing was forced.
