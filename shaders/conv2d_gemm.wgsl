@@ -1,8 +1,8 @@
 // conv2d_gemm: implicit-GEMM grouped convolution. For group g (dispatch z), with
 // M = C_out/groups, N = batch * H_out * W_out and K = C_in/groups * kh * kw, it computes
 // C[M x N] = A[M x K] * B[K x N], gathering B from the input on the fly (no im2col buffer).
-// Each invocation keeps a register tile of 4 output pixels by 4 (entry `main`) or 8 (entry
-// `main8`) output channels; tiles of one group are spread over x and y. No shared memory:
+// Each invocation keeps a register tile of 4 output pixels by 4 (entry `main`) or 8 (entries
+// `main8` and `main8_row`) output channels; tiles of one group are spread over x and y. No shared memory:
 // software adapters pay dearly for barriers.
 // Bindings: 0 Params (uniform), 1 y [N, C_out, H_out, W_out], 2 x [N, C_in, H, W],
 //           3 w [groups, K, MP] read as 4-vectors (the weight repacked at load: M rounded up to
@@ -100,9 +100,11 @@ fn main8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
          @builtin(local_invocation_index) lid: u32) {
   let t = flat_id(wid, nwg, lid);
   if (t >= p.tiles) { return; }
-  let g = wid.z;
-  let tm = t % p.tiles_m;
-  let tn = t / p.tiles_m;
+  tile8(wid.z, t % p.tiles_m, t / p.tiles_m);
+}
+
+// main8's work for channel tile tm and pixel tile tn of group g (also main8_row's fallback).
+fn tile8(g: u32, tm: u32, tn: u32) {
   let cin_g = p.c_in / p.groups;
   let hw_in = i32(p.h * p.w);
   let last = p.n - 1u;
@@ -175,4 +177,107 @@ fn main8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   store_pixel(tn * 4u + 1u, g, m0 + 4u, hi1);
   store_pixel(tn * 4u + 2u, g, m0 + 4u, hi2);
   store_pixel(tn * 4u + 3u, g, m0 + 4u, hi3);
+}
+
+// main8_row: main8's tiles and grid, for layers with stride 1 along x. Where a tile's 4
+// output pixels are 4 consecutive pixels of one output row (same image and row), their
+// windows overlap: for each (kernel row, input channel) the kw + 3 input values they read are
+// loaded once and reused across the kernel columns and the 4 pixels (kw + 3 input loads
+// instead of 4 * kw), with one row bounds test per kernel row and one column test per value.
+// No register array (CPU adapters spill dynamically indexed ones): four registers slide along
+// the row segment, one new value per kernel column, so any kw runs. The row path needs
+// sw == 1, dw == 1 and kw > 1 (a 1x1 window shares nothing); other layers, and tiles that
+// straddle a row's end, run main8's per-pixel path (tile8).
+
+// The row path for channel tile tm of group g and the 4 pixels q0 .. q0 + 3 of one output row
+// (sw == dw == 1): pixel j at kernel column kx reads input column c0 + j + kx, so kernel
+// column kx takes values kx .. kx + 3 of the row segment: x0 .. x3, which slide one value
+// along per column. Out-of-image values are 0 and read offset 0 of their channel plane.
+fn row8(g: u32, tm: u32, q0: u32) {
+  let cin_g = p.c_in / p.groups;
+  let w0 = window(q0, g, cin_g);
+  var lo0 = vec4<f32>(0.0);
+  var lo1 = vec4<f32>(0.0);
+  var lo2 = vec4<f32>(0.0);
+  var lo3 = vec4<f32>(0.0);
+  var hi0 = vec4<f32>(0.0);
+  var hi1 = vec4<f32>(0.0);
+  var hi2 = vec4<f32>(0.0);
+  var hi3 = vec4<f32>(0.0);
+  let hw = p.h * p.w;
+  let c0 = w0.z;
+  let ok0 = u32(c0) < p.w;
+  let ok1 = u32(c0 + 1) < p.w;
+  let ok2 = u32(c0 + 2) < p.w;
+  // Weight rows k = (ci * kh + ky) * kw + kx: one 4-vector pair per kernel column.
+  let ws = p.mp / 4u;
+  let wci = p.kh * p.kw * ws;
+  let wbase = (g * p.k * p.mp + tm * 8u) / 4u;
+  for (var ky = 0u; ky < p.kh; ky++) {
+    let row = w0.y + i32(ky * p.dh);
+    // Negative rows wrap to large unsigned values: one compare covers both edges.
+    if (u32(row) < p.h) {
+      let rs = w0.x + row * i32(p.w) + c0;
+      var i0 = u32(select(0, rs, ok0));
+      var i1 = u32(select(0, rs + 1, ok1));
+      var i2 = u32(select(0, rs + 2, ok2));
+      var wk = wbase + ky * p.kw * ws;
+      for (var ci = 0u; ci < cin_g; ci++) {
+        var x0 = select(E(0.0), load_x(i0), ok0);
+        var x1 = select(E(0.0), load_x(i1), ok1);
+        var x2 = select(E(0.0), load_x(i2), ok2);
+        var wi = wk;
+        for (var kx = 0u; kx < p.kw; kx++) {
+          let col = c0 + i32(kx) + 3;
+          let ok = u32(col) < p.w;
+          let x3 = select(E(0.0), load_x(u32(select(0, rs + i32(kx) + 3, ok)) + ci * hw), ok);
+          let a = load4_w(wi);
+          let c = load4_w(wi + 1u);
+          wi += ws;
+          lo0 += vec4<f32>(a * x0);
+          lo1 += vec4<f32>(a * x1);
+          lo2 += vec4<f32>(a * x2);
+          lo3 += vec4<f32>(a * x3);
+          hi0 += vec4<f32>(c * x0);
+          hi1 += vec4<f32>(c * x1);
+          hi2 += vec4<f32>(c * x2);
+          hi3 += vec4<f32>(c * x3);
+          x0 = x1;
+          x1 = x2;
+          x2 = x3;
+        }
+        i0 += hw;
+        i1 += hw;
+        i2 += hw;
+        wk += wci;
+      }
+    }
+  }
+  let m0 = tm * 8u;
+  store_pixel(q0, g, m0, lo0);
+  store_pixel(q0 + 1u, g, m0, lo1);
+  store_pixel(q0 + 2u, g, m0, lo2);
+  store_pixel(q0 + 3u, g, m0, lo3);
+  store_pixel(q0, g, m0 + 4u, hi0);
+  store_pixel(q0 + 1u, g, m0 + 4u, hi1);
+  store_pixel(q0 + 2u, g, m0 + 4u, hi2);
+  store_pixel(q0 + 3u, g, m0 + 4u, hi3);
+}
+
+@compute @workgroup_size(64)
+fn main8_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let t = flat_id(wid, nwg, lid);
+  if (t >= p.tiles) { return; }
+  let g = wid.z;
+  let tm = t % p.tiles_m;
+  let tn = t / p.tiles_m;
+  let q0 = tn * 4u;
+  // The 4 pixels lie in one output row when the first is at least 3 before the row's end
+  // (and all exist).
+  if (p.sw == 1u && p.dw == 1u && p.kw > 1u && q0 + 3u < p.n && q0 % p.wo + 3u < p.wo) {
+    row8(g, tm, q0);
+  } else {
+    tile8(g, tm, tn);
+  }
 }

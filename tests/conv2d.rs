@@ -301,3 +301,71 @@ fn random_sweep() {
     }
     run_cases("random_sweep", &cases);
 }
+
+#[test]
+fn row_reuse_paths_and_edges() {
+    // Widths not divisible by 4: tiles straddle row ends and images (per-pixel fallback)
+    // beside tiles in one row (row path), with padding on both sides.
+    let mut odd = layer(6, 16, 3, 1, 1, 1);
+    odd.padding = [1, 2, 0, 1];
+    let mut wide = layer(4, 24, 7, 3, 1, 2);
+    wide.kernel = [2, 7];
+    wide.padding = [0, 3, 1, 3];
+    // Dilation along x and stride along x: the whole layer falls back.
+    let mut dilated = layer(8, 16, 3, 2, 1, 1);
+    dilated.dilation = [1, 2];
+    let mut strided = layer(8, 16, 5, 2, 1, 2);
+    strided.stride = [1, 2];
+    // Wider than 7 and the narrowest row window.
+    let mut wide9 = layer(5, 8, 3, 1, 1, 1);
+    wide9.kernel = [3, 9];
+    wide9.padding = [1, 4, 1, 2];
+    let mut narrow = layer(4, 9, 1, 0, 1, 1);
+    narrow.kernel = [1, 2];
+    narrow.padding = [0, 1, 0, 0];
+    let cases = vec![
+        Case {
+            name: "row-nin-conv1a-5x5".into(),
+            p: layer(3, 192, 5, 2, 1, 1),
+            input: [2, 3, 32, 32],
+            bias: true,
+        },
+        Case {
+            name: "row-width13-pad".into(),
+            p: odd,
+            input: [2, 6, 9, 13],
+            bias: true,
+        },
+        Case {
+            name: "row-2x7-g2-width11".into(),
+            p: wide,
+            input: [3, 4, 5, 11],
+            bias: false,
+        },
+        Case {
+            name: "row-dilated-x2".into(),
+            p: dilated,
+            input: [2, 8, 10, 13],
+            bias: true,
+        },
+        Case {
+            name: "row-stride-x2".into(),
+            p: strided,
+            input: [2, 8, 11, 16],
+            bias: true,
+        },
+        Case {
+            name: "row-3x9-width12".into(),
+            p: wide9,
+            input: [2, 5, 6, 12],
+            bias: true,
+        },
+        Case {
+            name: "row-1x2-width8".into(),
+            p: narrow,
+            input: [1, 4, 3, 8],
+            bias: false,
+        },
+    ];
+    run_cases("row_reuse_paths_and_edges", &cases);
+}

@@ -35,6 +35,15 @@ pub static GEMM8_KERNEL: Kernel = Kernel {
     inputs: &["x", "vec4 w", "b"],
 };
 
+/// [`GEMM8_KERNEL`] reusing each input row segment across a tile's 4 pixels where they are
+/// consecutive pixels of one output row (stride 1 along x; entry `main8_row`).
+pub static GEMM8_ROW_KERNEL: Kernel = Kernel {
+    name: "conv2d_gemm8_row",
+    source: include_str!("../../shaders/conv2d_gemm.wgsl"),
+    entry: "main8_row",
+    inputs: &["x", "vec4 w", "b"],
+};
+
 /// [`GEMM8_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
 /// (`shaders/conv2d_gemm_sg.wgsl`, appended to conv2d_gemm.wgsl: only devices with subgroups
 /// compile it).
@@ -59,6 +68,13 @@ pub enum ConvAlgorithm {
     /// The implicit GEMM with 8 x 4 tiles (entry `main8`): twice the multiply-adds per
     /// gathered input, which CPU adapters (lavapipe, SwiftShader) reward.
     Gemm8,
+    /// `Gemm8` where a tile's 4 pixels are consecutive in one output row (entry `main8_row`):
+    /// for each (kernel row, input channel) the kw + 3 input values the 4 windows cover are
+    /// loaded once and reused across the kernel columns (instead of 4 * kw loads); needs
+    /// sw = dw = 1 and kw > 1, other layers and tiles that straddle a row's end run `Gemm8`'s
+    /// per-pixel path.
+    #[serde(rename = "gemm8-row")]
+    Gemm8Row,
     /// A matrix multiply per group (`matmul.wgsl`): 1x1, stride 1, unpadded.
     Matmul,
     /// The matrix multiply with 8 x 4 tiles (`matmul8.wgsl`), for CPU adapters; weights
@@ -83,9 +99,12 @@ impl ConvAlgorithm {
     pub fn tile_rows(self) -> Option<usize> {
         match self {
             Self::Gemm => Some(4),
-            Self::Gemm8 | Self::Matmul8 | Self::Matmul8x8 | Self::Gemm8Sg | Self::Matmul8Sg => {
-                Some(8)
-            }
+            Self::Gemm8
+            | Self::Gemm8Row
+            | Self::Matmul8
+            | Self::Matmul8x8
+            | Self::Gemm8Sg
+            | Self::Matmul8Sg => Some(8),
             Self::Direct | Self::Matmul => None,
         }
     }
@@ -113,13 +132,14 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Matmul8Sg,
         Self::Matmul8,
         Self::Matmul8x8,
         Self::Matmul,
         Self::Gemm8Sg,
         Self::Gemm8,
+        Self::Gemm8Row,
         Self::Gemm,
         Self::Direct,
     ];
@@ -130,6 +150,7 @@ impl ConvAlgorithm {
             Self::Direct => "direct",
             Self::Gemm => "gemm",
             Self::Gemm8 => "gemm8",
+            Self::Gemm8Row => "gemm8-row",
             Self::Matmul => "matmul",
             Self::Matmul8 => "matmul8",
             Self::Gemm8Sg => "gemm8-sg",
@@ -466,10 +487,10 @@ impl ConvParams {
             let [x_wg, y_wg, _] = grid(tiles);
             return Ok(vec![Dispatch {
                 label: label.to_string(),
-                kernel: if rows == 8 {
-                    &GEMM8_KERNEL
-                } else {
-                    &GEMM_KERNEL
+                kernel: match algorithm {
+                    ConvAlgorithm::Gemm8Row => &GEMM8_ROW_KERNEL,
+                    _ if rows == 8 => &GEMM8_KERNEL,
+                    _ => &GEMM_KERNEL,
                 },
                 constants: vec![],
                 params: bytemuck::bytes_of(&params).to_vec(),
