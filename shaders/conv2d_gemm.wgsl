@@ -281,3 +281,126 @@ fn main8_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     tile8(g, tm, tn);
   }
 }
+
+// row8x8: 8 output channels x 8 consecutive output pixels of one row (stride 1, no dilation
+// along x): as row8, the window's input row is read once per (input channel, ky) and slid along
+// kx, and every pair of weight 4-vectors now feeds 64 multiply-adds instead of 32.
+fn row8x8(g: u32, tm: u32, q0: u32) {
+  let cin_g = p.c_in / p.groups;
+  let w0 = window(q0, g, cin_g);
+  var lo0 = vec4<f32>(0.0);
+  var lo1 = vec4<f32>(0.0);
+  var lo2 = vec4<f32>(0.0);
+  var lo3 = vec4<f32>(0.0);
+  var lo4 = vec4<f32>(0.0);
+  var lo5 = vec4<f32>(0.0);
+  var lo6 = vec4<f32>(0.0);
+  var lo7 = vec4<f32>(0.0);
+  var hi0 = vec4<f32>(0.0);
+  var hi1 = vec4<f32>(0.0);
+  var hi2 = vec4<f32>(0.0);
+  var hi3 = vec4<f32>(0.0);
+  var hi4 = vec4<f32>(0.0);
+  var hi5 = vec4<f32>(0.0);
+  var hi6 = vec4<f32>(0.0);
+  var hi7 = vec4<f32>(0.0);
+  let hw = p.h * p.w;
+  let c0 = w0.z;
+  let ok0 = u32(c0 + 0) < p.w;
+  let ok1 = u32(c0 + 1) < p.w;
+  let ok2 = u32(c0 + 2) < p.w;
+  let ok3 = u32(c0 + 3) < p.w;
+  let ok4 = u32(c0 + 4) < p.w;
+  let ok5 = u32(c0 + 5) < p.w;
+  let ok6 = u32(c0 + 6) < p.w;
+  let ws = p.mp / 4u;
+  let wci = p.kh * p.kw * ws;
+  let wbase = (g * p.k * p.mp + tm * 8u) / 4u;
+  for (var ky = 0u; ky < p.kh; ky++) {
+    let row = w0.y + i32(ky * p.dh);
+    if (u32(row) < p.h) {
+      let rs = w0.x + row * i32(p.w) + c0;
+      var wk = wbase + ky * p.kw * ws;
+      var plane = 0u;
+      for (var ci = 0u; ci < cin_g; ci++) {
+        var x0 = select(E(0.0), load_x(u32(select(0, rs + 0, ok0)) + plane), ok0);
+        var x1 = select(E(0.0), load_x(u32(select(0, rs + 1, ok1)) + plane), ok1);
+        var x2 = select(E(0.0), load_x(u32(select(0, rs + 2, ok2)) + plane), ok2);
+        var x3 = select(E(0.0), load_x(u32(select(0, rs + 3, ok3)) + plane), ok3);
+        var x4 = select(E(0.0), load_x(u32(select(0, rs + 4, ok4)) + plane), ok4);
+        var x5 = select(E(0.0), load_x(u32(select(0, rs + 5, ok5)) + plane), ok5);
+        var x6 = select(E(0.0), load_x(u32(select(0, rs + 6, ok6)) + plane), ok6);
+        var wi = wk;
+        for (var kx = 0u; kx < p.kw; kx++) {
+          let col = c0 + i32(kx) + 7;
+          let ok = u32(col) < p.w;
+          let x7 = select(E(0.0), load_x(u32(select(0, rs + i32(kx) + 7, ok)) + plane), ok);
+          let a = vec4<f32>(load4_w(wi));
+          let c = vec4<f32>(load4_w(wi + 1u));
+          wi += ws;
+          lo0 += a * f32(x0);
+          lo1 += a * f32(x1);
+          lo2 += a * f32(x2);
+          lo3 += a * f32(x3);
+          lo4 += a * f32(x4);
+          lo5 += a * f32(x5);
+          lo6 += a * f32(x6);
+          lo7 += a * f32(x7);
+          hi0 += c * f32(x0);
+          hi1 += c * f32(x1);
+          hi2 += c * f32(x2);
+          hi3 += c * f32(x3);
+          hi4 += c * f32(x4);
+          hi5 += c * f32(x5);
+          hi6 += c * f32(x6);
+          hi7 += c * f32(x7);
+          x0 = x1;
+          x1 = x2;
+          x2 = x3;
+          x3 = x4;
+          x4 = x5;
+          x5 = x6;
+          x6 = x7;
+        }
+        plane += hw;
+        wk += wci;
+      }
+    }
+  }
+  let m0 = tm * 8u;
+  store_pixel(q0 + 0u, g, m0, lo0);
+  store_pixel(q0 + 1u, g, m0, lo1);
+  store_pixel(q0 + 2u, g, m0, lo2);
+  store_pixel(q0 + 3u, g, m0, lo3);
+  store_pixel(q0 + 4u, g, m0, lo4);
+  store_pixel(q0 + 5u, g, m0, lo5);
+  store_pixel(q0 + 6u, g, m0, lo6);
+  store_pixel(q0 + 7u, g, m0, lo7);
+  store_pixel(q0 + 0u, g, m0 + 4u, hi0);
+  store_pixel(q0 + 1u, g, m0 + 4u, hi1);
+  store_pixel(q0 + 2u, g, m0 + 4u, hi2);
+  store_pixel(q0 + 3u, g, m0 + 4u, hi3);
+  store_pixel(q0 + 4u, g, m0 + 4u, hi4);
+  store_pixel(q0 + 5u, g, m0 + 4u, hi5);
+  store_pixel(q0 + 6u, g, m0 + 4u, hi6);
+  store_pixel(q0 + 7u, g, m0 + 4u, hi7);
+}
+
+// 8 output channels x 8 output pixels; tiles whose 8 pixels lie in one output row (and layers
+// with stride 1 and no dilation along x) take row8x8, the others two 8 x 4 tiles.
+@compute @workgroup_size(64)
+fn main8_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let t = flat_id(wid, nwg, lid);
+  if (t >= p.tiles) { return; }
+  let g = wid.z;
+  let tm = t % p.tiles_m;
+  let tn = t / p.tiles_m;
+  let q0 = tn * 8u;
+  if (p.sw == 1u && p.dw == 1u && p.kw > 1u && q0 + 7u < p.n && q0 % p.wo + 7u < p.wo) {
+    row8x8(g, tm, q0);
+  } else {
+    tile8(g, tm, tn * 2u);
+    tile8(g, tm, tn * 2u + 1u);
+  }
+}

@@ -44,6 +44,14 @@ pub static GEMM8_ROW_KERNEL: Kernel = Kernel {
     inputs: &["x", "vec4 w", "b"],
 };
 
+/// [`GEMM8_ROW_KERNEL`] with 8 pixels per tile (entry `main8_row8`).
+pub static GEMM8_ROW8_KERNEL: Kernel = Kernel {
+    name: "conv2d_gemm8_row8",
+    source: include_str!("../../shaders/conv2d_gemm.wgsl"),
+    entry: "main8_row8",
+    inputs: &["x", "vec4 w", "b"],
+};
+
 /// [`GEMM8_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
 /// (`shaders/conv2d_gemm_sg.wgsl`, appended to conv2d_gemm.wgsl: only devices with subgroups
 /// compile it).
@@ -75,6 +83,11 @@ pub enum ConvAlgorithm {
     /// per-pixel path.
     #[serde(rename = "gemm8-row")]
     Gemm8Row,
+    /// `Gemm8Row` with 8 pixels per tile (entry `main8_row8`): each pair of weight 4-vectors
+    /// feeds 64 multiply-adds instead of 32; tiles that are not 8 pixels of one row run two
+    /// of `Gemm8`'s tiles.
+    #[serde(rename = "gemm8-row8")]
+    Gemm8Row8,
     /// A matrix multiply per group (`matmul.wgsl`): 1x1, stride 1, unpadded.
     Matmul,
     /// The matrix multiply with 8 x 4 tiles (`matmul8.wgsl`), for CPU adapters; weights
@@ -101,6 +114,7 @@ impl ConvAlgorithm {
             Self::Gemm => Some(4),
             Self::Gemm8
             | Self::Gemm8Row
+            | Self::Gemm8Row8
             | Self::Matmul8
             | Self::Matmul8x8
             | Self::Gemm8Sg
@@ -132,7 +146,7 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Matmul8Sg,
         Self::Matmul8,
         Self::Matmul8x8,
@@ -140,6 +154,7 @@ impl ConvAlgorithm {
         Self::Gemm8Sg,
         Self::Gemm8,
         Self::Gemm8Row,
+        Self::Gemm8Row8,
         Self::Gemm,
         Self::Direct,
     ];
@@ -151,6 +166,7 @@ impl ConvAlgorithm {
             Self::Gemm => "gemm",
             Self::Gemm8 => "gemm8",
             Self::Gemm8Row => "gemm8-row",
+            Self::Gemm8Row8 => "gemm8-row8",
             Self::Matmul => "matmul",
             Self::Matmul8 => "matmul8",
             Self::Gemm8Sg => "gemm8-sg",
@@ -305,7 +321,8 @@ impl ConvParams {
     /// layers (8 x 8 tiles on CPU adapters), the implicit GEMM where a group has at least 4
     /// output channels (with 8-channel tiles on CPU adapters where a group has at least 8), and
     /// the direct kernel otherwise (depthwise); on CPU adapters with subgroups, the 8 x 4
-    /// kernels' subgroup forms. The measurements behind the rule are in docs/results/;
+    /// kernels' subgroup forms, without them the 8 x 8 row-reuse GEMM for windows at least 5
+    /// wide with stride and dilation 1 along x. The measurements behind the rule are in docs/results/;
     /// [`crate::tune`] replaces it by measurements on the device at hand.
     pub fn algorithm(&self, target: Target) -> ConvAlgorithm {
         use ConvAlgorithm::*;
@@ -324,6 +341,8 @@ impl ConvParams {
             _ if target.cpu && per_group >= 8 => {
                 if sg {
                     Gemm8Sg
+                } else if self.stride[1] == 1 && self.dilation[1] == 1 && self.kernel[1] >= 5 {
+                    Gemm8Row8
                 } else {
                     Gemm8
                 }
@@ -453,7 +472,12 @@ impl ConvParams {
             let m = self.c_out / self.groups;
             let n_pix = n * out[2] * out[3];
             let tiles_m = m.div_ceil(rows);
-            let tiles = tiles_m * n_pix.div_ceil(4);
+            let pixels_per_tile = if algorithm == ConvAlgorithm::Gemm8Row8 {
+                8
+            } else {
+                4
+            };
+            let tiles = tiles_m * n_pix.div_ceil(pixels_per_tile);
             let params = GemmUniform {
                 geometry,
                 act: self.activation.code(),
@@ -489,6 +513,7 @@ impl ConvParams {
                 label: label.to_string(),
                 kernel: match algorithm {
                     ConvAlgorithm::Gemm8Row => &GEMM8_ROW_KERNEL,
+                    ConvAlgorithm::Gemm8Row8 => &GEMM8_ROW8_KERNEL,
                     _ if rows == 8 => &GEMM8_KERNEL,
                     _ => &GEMM_KERNEL,
                 },
