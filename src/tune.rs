@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Timed runs per candidate after its first.
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 /// A candidate whose first run is slower than this multiple of the best so far is not run
 /// again (the direct kernel on a large layer would otherwise cost seconds on a CPU adapter).
 const GIVE_UP: f64 = 3.0;
