@@ -319,10 +319,10 @@ impl ConvParams {
     /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies,
     /// a subgroup kernel only where the device has subgroups), else the matmul for pointwise
     /// layers (8 x 8 tiles on CPU adapters), the implicit GEMM where a group has at least 4
-    /// output channels (with 8-channel tiles on CPU adapters where a group has at least 8), and
-    /// the direct kernel otherwise (depthwise); on CPU adapters with subgroups, the 8 x 4
-    /// kernels' subgroup forms, without them the 8 x 8 row-reuse GEMM for windows at least 5
-    /// wide with stride and dilation 1 along x. The measurements behind the rule are in docs/results/;
+    /// output channels (with 8-channel tiles on CPU adapters where a group has at least 8: the
+    /// 8 x 8 row-reuse form for windows at least 5 wide with stride and dilation 1 along x,
+    /// else the subgroup form where the device has subgroups), and the direct kernel otherwise
+    /// (depthwise). The measurements behind the rule are in docs/results/;
     /// [`crate::tune`] replaces it by measurements on the device at hand.
     pub fn algorithm(&self, target: Target) -> ConvAlgorithm {
         use ConvAlgorithm::*;
@@ -331,18 +331,20 @@ impl ConvParams {
         let chosen = match ConvAlgorithm::forced() {
             // Every kernel runs a pointwise layer.
             Some(a) if self.is_pointwise() => a,
-            None if self.is_pointwise() => match (target.cpu, sg) {
-                (true, true) => Matmul8Sg,
-                (true, false) => Matmul8x8,
-                (false, _) => Matmul,
-            },
+            None if self.is_pointwise() => {
+                if target.cpu {
+                    Matmul8x8
+                } else {
+                    Matmul
+                }
+            }
             // The matmuls run only pointwise layers: the others choose as if nothing was forced.
             Some(a) if !a.is_matmul() => a,
             _ if target.cpu && per_group >= 8 => {
-                if sg {
-                    Gemm8Sg
-                } else if self.stride[1] == 1 && self.dilation[1] == 1 && self.kernel[1] >= 5 {
+                if self.stride[1] == 1 && self.dilation[1] == 1 && self.kernel[1] >= 5 {
                     Gemm8Row8
+                } else if sg {
+                    Gemm8Sg
                 } else {
                     Gemm8
                 }
