@@ -104,6 +104,10 @@ pub enum ConvAlgorithm {
     /// `Matmul8` likewise (`matmul8_sg.wgsl`); needs subgroups.
     #[serde(rename = "matmul8-sg")]
     Matmul8Sg,
+    /// `Matmul8x8` likewise (entry `main_sg8`): one weight gather and 8 input gathers per 64
+    /// multiply-adds; needs subgroups.
+    #[serde(rename = "matmul8x8-sg")]
+    Matmul8x8Sg,
 }
 
 impl ConvAlgorithm {
@@ -118,7 +122,8 @@ impl ConvAlgorithm {
             | Self::Matmul8
             | Self::Matmul8x8
             | Self::Gemm8Sg
-            | Self::Matmul8Sg => Some(8),
+            | Self::Matmul8Sg
+            | Self::Matmul8x8Sg => Some(8),
             Self::Direct | Self::Matmul => None,
         }
     }
@@ -127,13 +132,13 @@ impl ConvAlgorithm {
     pub fn is_matmul(self) -> bool {
         matches!(
             self,
-            Self::Matmul | Self::Matmul8 | Self::Matmul8x8 | Self::Matmul8Sg
+            Self::Matmul | Self::Matmul8 | Self::Matmul8x8 | Self::Matmul8Sg | Self::Matmul8x8Sg
         )
     }
 
     /// Needs a device with subgroups.
     pub fn needs_subgroups(self) -> bool {
-        matches!(self, Self::Gemm8Sg | Self::Matmul8Sg)
+        matches!(self, Self::Gemm8Sg | Self::Matmul8Sg | Self::Matmul8x8Sg)
     }
 
     /// The same tiles without subgroups.
@@ -141,12 +146,14 @@ impl ConvAlgorithm {
         match self {
             Self::Gemm8Sg => Self::Gemm8,
             Self::Matmul8Sg => Self::Matmul8,
+            Self::Matmul8x8Sg => Self::Matmul8x8,
             a => a,
         }
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
+        Self::Matmul8x8Sg,
         Self::Matmul8Sg,
         Self::Matmul8,
         Self::Matmul8x8,
@@ -172,6 +179,7 @@ impl ConvAlgorithm {
             Self::Gemm8Sg => "gemm8-sg",
             Self::Matmul8Sg => "matmul8-sg",
             Self::Matmul8x8 => "matmul8x8",
+            Self::Matmul8x8Sg => "matmul8x8-sg",
         }
     }
 
@@ -318,7 +326,8 @@ impl ConvParams {
 
     /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies,
     /// a subgroup kernel only where the device has subgroups), else the matmul for pointwise
-    /// layers (8 x 8 tiles on CPU adapters), the implicit GEMM where a group has at least 4
+    /// layers (8 x 8 tiles on CPU adapters, their subgroup form where the device has
+    /// subgroups), the implicit GEMM where a group has at least 4
     /// output channels (with 8-channel tiles on CPU adapters where a group has at least 8: the
     /// 8 x 8 row-reuse form for windows at least 5 wide with stride and dilation 1 along x,
     /// else the subgroup form where the device has subgroups), and the direct kernel otherwise
@@ -331,13 +340,11 @@ impl ConvParams {
         let chosen = match ConvAlgorithm::forced() {
             // Every kernel runs a pointwise layer.
             Some(a) if self.is_pointwise() => a,
-            None if self.is_pointwise() => {
-                if target.cpu {
-                    Matmul8x8
-                } else {
-                    Matmul
-                }
-            }
+            None if self.is_pointwise() => match (target.cpu, sg) {
+                (true, true) => Matmul8x8Sg,
+                (true, false) => Matmul8x8,
+                (false, _) => Matmul,
+            },
             // The matmuls run only pointwise layers: the others choose as if nothing was forced.
             Some(a) if !a.is_matmul() => a,
             _ if target.cpu && per_group >= 8 => {
@@ -443,9 +450,18 @@ impl ConvParams {
                 activation: self.activation,
                 k_split,
                 wide: algorithm.tile_rows().is_some(),
-                x8: algorithm == ConvAlgorithm::Matmul8x8,
+                x8: matches!(
+                    algorithm,
+                    ConvAlgorithm::Matmul8x8 | ConvAlgorithm::Matmul8x8Sg
+                ),
                 subgroup,
-                row_width: target.subgroup_row(hw.div_ceil(4)),
+                row_width: target.subgroup_row(hw.div_ceil(
+                    if algorithm == ConvAlgorithm::Matmul8x8Sg {
+                        8
+                    } else {
+                        4
+                    },
+                )),
             };
             return mm.dispatches(label, y, x, w, b).map(|d| vec![d]);
         }

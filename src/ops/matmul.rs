@@ -53,6 +53,17 @@ pub static WIDE_SG_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
+/// [`WIDE_SG_KERNEL`] with 8 columns per invocation (entry `main_sg8`).
+pub static WIDE_SG8_KERNEL: Kernel = Kernel {
+    name: "matmul8_sg8",
+    source: concat!(
+        include_str!("../../shaders/matmul8.wgsl"),
+        include_str!("../../shaders/matmul8_sg.wgsl")
+    ),
+    entry: "main_sg8",
+    inputs: &["vec4 x", "vec4 w", "b"],
+};
+
 /// Output tile edge of one workgroup.
 const TILE: usize = 32;
 
@@ -80,7 +91,8 @@ pub struct MatmulParams {
     /// Run the 8 x 4 tile kernel (`matmul8.wgsl`; no K split), which reads A repacked to
     /// `[groups, K, MP]` instead of `[groups * M, K]`.
     pub wide: bool,
-    /// With `wide`: 8 columns per invocation instead of 4 (`main_x8`; not with `subgroup`).
+    /// With `wide`: 8 columns per invocation instead of 4 (`main_x8`, or `main_sg8` with
+    /// `subgroup`).
     pub x8: bool,
     /// With `wide`: the subgroup size (4 or at least 8) the subgroup kernel may count on
     /// (`matmul8_sg.wgsl`), or 0 for the kernel without subgroups.
@@ -176,9 +188,14 @@ impl MatmulParams {
             act: self.activation.code(),
         };
         if self.wide && self.subgroup > 0 {
+            let cols = if self.x8 { 8 } else { 4 };
             return Ok(Dispatch {
                 label: label.to_string(),
-                kernel: &WIDE_SG_KERNEL,
+                kernel: if self.x8 {
+                    &WIDE_SG8_KERNEL
+                } else {
+                    &WIDE_SG_KERNEL
+                },
                 constants: vec![
                     ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
                     ("SUBGROUP", f64::from(self.subgroup.min(8))),
@@ -188,7 +205,7 @@ impl MatmulParams {
                 workgroups: [
                     u(
                         "column blocks",
-                        self.n.div_ceil(4 * self.row_width as usize).min(65535),
+                        self.n.div_ceil(cols * self.row_width as usize).min(65535),
                     )?,
                     u(
                         "row tiles",
