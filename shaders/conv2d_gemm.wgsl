@@ -189,6 +189,67 @@ fn tile8(g: u32, tm: u32, tn: u32) {
 // sw == 1, dw == 1 and kw > 1 (a 1x1 window shares nothing); other layers, and tiles that
 // straddle a row's end, run main8's per-pixel path (tile8).
 
+// The 8 x 4 tile in the row kernels' order (ky, input channel, kx) with per-pixel taps: for
+// tiles the row paths cannot take. The same order of additions as row8 and row8x8 keeps every
+// output pixel's bits independent of where its tile falls (results do not depend on the batch
+// it is run in).
+fn tile8_rows(g: u32, tm: u32, tn: u32) {
+  let cin_g = p.c_in / p.groups;
+  let hw_in = i32(p.h * p.w);
+  let last = p.n - 1u;
+  let w0 = window(min(tn * 4u, last), g, cin_g);
+  let w1 = window(min(tn * 4u + 1u, last), g, cin_g);
+  let w2 = window(min(tn * 4u + 2u, last), g, cin_g);
+  let w3 = window(min(tn * 4u + 3u, last), g, cin_g);
+  var lo0 = vec4<f32>(0.0);
+  var lo1 = vec4<f32>(0.0);
+  var lo2 = vec4<f32>(0.0);
+  var lo3 = vec4<f32>(0.0);
+  var hi0 = vec4<f32>(0.0);
+  var hi1 = vec4<f32>(0.0);
+  var hi2 = vec4<f32>(0.0);
+  var hi3 = vec4<f32>(0.0);
+  let ws = p.mp / 4u;
+  let wci = p.kh * p.kw * ws;
+  let wbase = (g * p.k * p.mp + tm * 8u) / 4u;
+  for (var ky = 0u; ky < p.kh; ky++) {
+    let dy = i32(ky * p.dh);
+    var wk = wbase + ky * p.kw * ws;
+    for (var ci = 0u; ci < cin_g; ci++) {
+      let plane = i32(ci) * hw_in;
+      var wi = wk;
+      for (var kx = 0u; kx < p.kw; kx++) {
+        let dx = i32(kx * p.dw);
+        let a = vec4<f32>(load4_w(wi));
+        let c = vec4<f32>(load4_w(wi + 1u));
+        wi += ws;
+        let x0 = f32(tap(w0.x + plane, w0.y + dy, w0.z + dx));
+        let x1 = f32(tap(w1.x + plane, w1.y + dy, w1.z + dx));
+        let x2 = f32(tap(w2.x + plane, w2.y + dy, w2.z + dx));
+        let x3 = f32(tap(w3.x + plane, w3.y + dy, w3.z + dx));
+        lo0 += a * x0;
+        lo1 += a * x1;
+        lo2 += a * x2;
+        lo3 += a * x3;
+        hi0 += c * x0;
+        hi1 += c * x1;
+        hi2 += c * x2;
+        hi3 += c * x3;
+      }
+      wk += wci;
+    }
+  }
+  let m0 = tm * 8u;
+  store_pixel(tn * 4u, g, m0, lo0);
+  store_pixel(tn * 4u + 1u, g, m0, lo1);
+  store_pixel(tn * 4u + 2u, g, m0, lo2);
+  store_pixel(tn * 4u + 3u, g, m0, lo3);
+  store_pixel(tn * 4u, g, m0 + 4u, hi0);
+  store_pixel(tn * 4u + 1u, g, m0 + 4u, hi1);
+  store_pixel(tn * 4u + 2u, g, m0 + 4u, hi2);
+  store_pixel(tn * 4u + 3u, g, m0 + 4u, hi3);
+}
+
 // The row path for channel tile tm of group g and the 4 pixels q0 .. q0 + 3 of one output row
 // (sw == dw == 1): pixel j at kernel column kx reads input column c0 + j + kx, so kernel
 // column kx takes values kx .. kx + 3 of the row segment: x0 .. x3, which slide one value
@@ -231,17 +292,17 @@ fn row8(g: u32, tm: u32, q0: u32) {
           let col = c0 + i32(kx) + 3;
           let ok = u32(col) < p.w;
           let x3 = select(E(0.0), load_x(u32(select(0, rs + i32(kx) + 3, ok)) + ci * hw), ok);
-          let a = load4_w(wi);
-          let c = load4_w(wi + 1u);
+          let a = vec4<f32>(load4_w(wi));
+          let c = vec4<f32>(load4_w(wi + 1u));
           wi += ws;
-          lo0 += vec4<f32>(a * x0);
-          lo1 += vec4<f32>(a * x1);
-          lo2 += vec4<f32>(a * x2);
-          lo3 += vec4<f32>(a * x3);
-          hi0 += vec4<f32>(c * x0);
-          hi1 += vec4<f32>(c * x1);
-          hi2 += vec4<f32>(c * x2);
-          hi3 += vec4<f32>(c * x3);
+          lo0 += a * f32(x0);
+          lo1 += a * f32(x1);
+          lo2 += a * f32(x2);
+          lo3 += a * f32(x3);
+          hi0 += c * f32(x0);
+          hi1 += c * f32(x1);
+          hi2 += c * f32(x2);
+          hi3 += c * f32(x3);
           x0 = x1;
           x1 = x2;
           x2 = x3;
@@ -278,7 +339,7 @@ fn main8_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   if (p.sw == 1u && p.dw == 1u && p.kw > 1u && q0 + 3u < p.n && q0 % p.wo + 3u < p.wo) {
     row8(g, tm, q0);
   } else {
-    tile8(g, tm, tn);
+    tile8_rows(g, tm, tn);
   }
 }
 
@@ -400,7 +461,7 @@ fn main8_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   if (p.sw == 1u && p.dw == 1u && p.kw > 1u && q0 + 7u < p.n && q0 % p.wo + 7u < p.wo) {
     row8x8(g, tm, q0);
   } else {
-    tile8(g, tm, tn * 2u);
-    tile8(g, tm, tn * 2u + 1u);
+    tile8_rows(g, tm, tn * 2u);
+    tile8_rows(g, tm, tn * 2u + 1u);
   }
 }
