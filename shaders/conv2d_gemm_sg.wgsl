@@ -8,11 +8,10 @@
 // multiple of the largest subgroup, whose lanes are consecutive invocations, so a subgroup
 // never spans two rows. No invocation leaves early (broadcasts need the whole subgroup): pixels
 // and channel tiles past the edge read valid elements and are not stored.
-// Overrides: SUBGROUP: the adapter's smallest subgroup size, 4 or >= 8. WX: invocations
+// Overrides: SUBGROUP (subgroup_weights.wgsl). WX: invocations
 // along the pixels per workgroup row (a power of two, 4 to 64).
 // Grid: x = min(ceil(N / (4 * WX)), 65535) (blocks of pixel tiles, looped over),
 // y = ceil(tiles_m / (64 / WX)), z = groups.
-override SUBGROUP: u32 = 8u;
 override WX: u32 = 64u;
 
 @compute @workgroup_size(64)
@@ -65,22 +64,9 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         var i3 = u32(select(0, w3.x + r3 * i32(p.w) + q3, ok3));
         var wi = wbase + (ky * p.kw + kx) * p.mp;
         for (var ci = 0u; ci < cin_g; ci++) {
-          var a: vec4<f32>;
-          var c: vec4<f32>;
-          if (SUBGROUP >= 8u) {
-            let own = f32(load_w(wi + (lane & 7u)));
-            a = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
-                          subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
-            c = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
-                          subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
-          } else {
-            let lo = f32(load_w(wi + (lane & 3u)));
-            let hi = f32(load_w(wi + 4u + (lane & 3u)));
-            a = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
-                          subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
-            c = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
-                          subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
-          }
+          let t = tile_weights(wi, lane);
+          let a = t.lo;
+          let c = t.hi;
           wi += wstep;
           let x0 = select(0.0, f32(load_x(i0)), ok0);
           let x1 = select(0.0, f32(load_x(i1)), ok1);

@@ -8,11 +8,10 @@
 // are consecutive invocations, so a subgroup never spans two rows. No invocation leaves early
 // (broadcasts need the whole subgroup): columns and rows past the edge read valid elements and
 // are not stored.
-// Overrides: VEC_B as `main`; SUBGROUP: the adapter's smallest subgroup size, 4 or >= 8; WX:
+// Overrides: VEC_B as `main`; SUBGROUP (subgroup_weights.wgsl); WX:
 // invocations along N per workgroup row (a power of two, 4 to 64).
 // Grid: x = min(ceil(N / (4 * WX)), 65535) (blocks of columns, looped over),
 // y = ceil(ceil(M / 8) / (64 / WX)), z = batches * groups.
-override SUBGROUP: u32 = 8u;
 override WX: u32 = 64u;
 
 @compute @workgroup_size(64)
@@ -54,22 +53,9 @@ fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     var ai = a_base;
     var kb = 0u;
     for (var kk = 0u; kk < p.k; kk++) {
-      var a: vec4<f32>;
-      var c: vec4<f32>;
-      if (SUBGROUP >= 8u) {
-        let own = f32(load_w(ai + (lane & 7u)));
-        a = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
-                      subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
-        c = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
-                      subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
-      } else {
-        let lo = f32(load_w(ai + (lane & 3u)));
-        let hi = f32(load_w(ai + 4u + (lane & 3u)));
-        a = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
-                      subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
-        c = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
-                      subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
-      }
+      let t = tile_weights(ai, lane);
+      let a = t.lo;
+      let c = t.hi;
       ai += mp;
       var xv: vec4<f32>;
       if (VEC_B) {
@@ -154,22 +140,9 @@ fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     var ai = a_base;
     var kb = 0u;
     for (var kk = 0u; kk < p.k; kk++) {
-      var a: vec4<f32>;
-      var c: vec4<f32>;
-      if (SUBGROUP >= 8u) {
-        let own = f32(load_w(ai + (lane & 7u)));
-        a = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
-                      subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
-        c = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
-                      subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
-      } else {
-        let lo = f32(load_w(ai + (lane & 3u)));
-        let hi = f32(load_w(ai + 4u + (lane & 3u)));
-        a = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
-                      subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
-        c = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
-                      subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
-      }
+      let t = tile_weights(ai, lane);
+      let a = t.lo;
+      let c = t.hi;
       ai += mp;
       var x0: vec4<f32>;
       var x1: vec4<f32>;

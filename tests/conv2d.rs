@@ -31,6 +31,10 @@ fn run_cases(test: &str, cases: &[Case]) {
             .into_iter()
             .filter(|a| c.p.is_pointwise() || !a.is_matmul())
             .collect();
+        for &a in &algorithms {
+            let len = c.p.device_weight(a, &w).unwrap().len();
+            assert_eq!(len, c.p.device_weight_len(a), "{} {a:?}", c.name);
+        }
         for m in &modes {
             let device = deeproots::ops::target(m.gpu);
             for &a in &algorithms {

@@ -53,12 +53,13 @@ pub static GEMM8_ROW8_KERNEL: Kernel = Kernel {
 };
 
 /// [`GEMM8_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
-/// (`shaders/conv2d_gemm_sg.wgsl`, appended to conv2d_gemm.wgsl: only devices with subgroups
+/// (`shaders/conv2d_gemm_sg.wgsl`, appended with subgroup_weights.wgsl to conv2d_gemm.wgsl: only devices with subgroups
 /// compile it).
 pub static GEMM8_SG_KERNEL: Kernel = Kernel {
     name: "conv2d_gemm8_sg",
     source: concat!(
         include_str!("../../shaders/conv2d_gemm.wgsl"),
+        include_str!("../../shaders/subgroup_weights.wgsl"),
         include_str!("../../shaders/conv2d_gemm_sg.wgsl")
     ),
     entry: "main8_sg",
@@ -380,6 +381,15 @@ impl ConvParams {
             .collect()
     }
 
+    /// Elements of [`Self::device_weight`]'s result.
+    pub fn device_weight_len(&self, algorithm: ConvAlgorithm) -> usize {
+        let k = self.c_in / self.groups * self.kernel[0] * self.kernel[1];
+        match algorithm.tile_rows() {
+            Some(rows) => self.groups * (self.c_out / self.groups).div_ceil(rows) * rows * k,
+            None => self.c_out * k,
+        }
+    }
+
     /// The weight in the layout this layer's kernel reads: as given, or for the implicit GEMM
     /// repacked to `[groups, K, MP]` (K = C_in/groups * kh * kw, MP = C_out/groups rounded up
     /// to the tile height, 4 or 8, zero-filled) so a tile's output channels sit side by side.
@@ -392,7 +402,7 @@ impl ConvParams {
         let m = self.c_out / g;
         let mp = m.div_ceil(rows) * rows;
         let k = self.c_in / g * self.kernel[0] * self.kernel[1];
-        let mut packed = vec![0.0; g * k * mp];
+        let mut packed = vec![0.0; self.device_weight_len(algorithm)];
         for co in 0..self.c_out {
             let (gi, mi) = (co / m, co % m);
             for ki in 0..k {

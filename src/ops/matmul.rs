@@ -42,11 +42,13 @@ pub static WIDE_X8_KERNEL: Kernel = Kernel {
 };
 
 /// [`WIDE_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
-/// (`shaders/matmul8_sg.wgsl`, appended to matmul8.wgsl: only devices with subgroups compile it).
+/// (`shaders/matmul8_sg.wgsl`, appended with subgroup_weights.wgsl to matmul8.wgsl: only devices with
+/// subgroups compile it).
 pub static WIDE_SG_KERNEL: Kernel = Kernel {
     name: "matmul8_sg",
     source: concat!(
         include_str!("../../shaders/matmul8.wgsl"),
+        include_str!("../../shaders/subgroup_weights.wgsl"),
         include_str!("../../shaders/matmul8_sg.wgsl")
     ),
     entry: "main_sg",
@@ -58,6 +60,7 @@ pub static WIDE_SG8_KERNEL: Kernel = Kernel {
     name: "matmul8_sg8",
     source: concat!(
         include_str!("../../shaders/matmul8.wgsl"),
+        include_str!("../../shaders/subgroup_weights.wgsl"),
         include_str!("../../shaders/matmul8_sg.wgsl")
     ),
     entry: "main_sg8",
