@@ -83,19 +83,13 @@ impl Engine {
         cache: &mut TuneCache,
         progress: &mut (dyn FnMut(usize, usize) + Send),
     ) -> Result<(Executor, Tuning)> {
-        // The rule's executor first: it checks the model and knows the largest chunk, the
-        // batch that really runs.
-        let exec = self.load(model, precision)?;
-        let chunk = batch.min(exec.max_chunk());
+        // Tuned for the batch that really runs: at most one chunk.
+        let storage = self.gpu.storage(precision);
+        let chunk = batch.min(max_chunk(&self.gpu, &model.graph, storage)?);
         let tuning =
             crate::tune::tune_async(&self.gpu, &model.graph, precision, chunk, cache, progress)
                 .await?;
-        let choices = tuning.choices();
-        if choices.iter().all(|(n, a)| exec.algorithm(n) == Some(*a)) {
-            return Ok((exec, tuning));
-        }
-        drop(exec);
-        let exec = Executor::new(self.gpu.clone(), model, precision, &choices)?;
+        let exec = Executor::new(self.gpu.clone(), model, precision, &tuning.choices())?;
         Ok((exec, tuning))
     }
 
@@ -235,37 +229,7 @@ impl Executor {
                 _ => {}
             }
         }
-        // The largest chunk: every slot must fit one binding, and a grouped 1x1 conv's
-        // batch x groups must fit one dispatch dimension.
-        let per_image = Plan::new(&graph, 1)?
-            .slots
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(1)
-            .max(1) as u64;
-        let by_memory = gpu.max_binding_bytes() / (per_image * storage.bytes_per_element());
-        let max_groups = graph
-            .nodes
-            .iter()
-            .map(|n| {
-                if let Op::Conv2d { params, .. } = &n.op {
-                    params.groups
-                } else {
-                    1
-                }
-            })
-            .max()
-            .unwrap_or(1);
-        let by_grid = gpu.max_workgroups() as u64 / max_groups as u64;
-        let max_chunk = by_memory.min(by_grid) as usize;
-        if max_chunk == 0 {
-            return Err(Error::BufferTooLarge {
-                label: format!("{}: one image's activations", graph.name),
-                bytes: per_image * storage.bytes_per_element(),
-                limit: gpu.max_binding_bytes(),
-            });
-        }
+        let max_chunk = max_chunk(&gpu, &graph, storage)?;
         Ok(Self {
             gpu,
             graph,
@@ -575,4 +539,39 @@ fn dims(s: &[usize]) -> String {
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The largest batch one run can take on `gpu`: every slot must fit one binding, and a grouped
+/// 1x1 conv's batch x groups must fit one dispatch dimension.
+fn max_chunk(gpu: &Gpu, graph: &Graph, storage: crate::gpu::Storage) -> Result<usize> {
+    let per_image = Plan::new(graph, 1)?
+        .slots
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as u64;
+    let by_memory = gpu.max_binding_bytes() / (per_image * storage.bytes_per_element());
+    let max_groups = graph
+        .nodes
+        .iter()
+        .map(|n| {
+            if let Op::Conv2d { params, .. } = &n.op {
+                params.groups
+            } else {
+                1
+            }
+        })
+        .max()
+        .unwrap_or(1);
+    let by_grid = gpu.max_workgroups() as u64 / max_groups as u64;
+    let max_chunk = by_memory.min(by_grid) as usize;
+    if max_chunk == 0 {
+        return Err(Error::BufferTooLarge {
+            label: format!("{}: one image's activations", graph.name),
+            bytes: per_image * storage.bytes_per_element(),
+            limit: gpu.max_binding_bytes(),
+        });
+    }
+    Ok(max_chunk)
 }

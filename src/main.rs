@@ -233,13 +233,7 @@ fn run() -> Result<()> {
             let m = load_model(&model)?;
             let engine = dev.engine()?;
             let exec = dev.load(&engine, &m, precision(&p)?, batch)?;
-            let bar = indicatif::ProgressBar::new(set.len() as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {pos}/{len} images, {elapsed}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            let bar = progress_bar(set.len() as u64, "images");
             bar.set_message(m.graph.name.clone());
             let r = deeproots::dataset::evaluate(&exec, &set, batch, &mut |done, _| {
                 bar.set_position(done as u64)
@@ -372,6 +366,23 @@ impl Device {
     }
 }
 
+/// A progress bar counting `units` (images, runs, convolutions).
+fn progress_bar(len: u64, units: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{msg}} [{{bar:30}}] {{pos}}/{{len}} {units}, {{elapsed}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// The tuning cache at `path` (empty without one).
+fn load_cache(path: Option<&Path>) -> Result<TuneCache> {
+    Ok(path.map(TuneCache::load).transpose()?.unwrap_or_default())
+}
+
 /// Loads `m` with kernels tuned for `batch`, reading and updating the tuning cache file.
 fn tune_model(
     engine: &Engine,
@@ -380,18 +391,9 @@ fn tune_model(
     batch: usize,
 ) -> Result<(Executor, Tuning)> {
     let path = TuneCache::default_path();
-    let mut cache = match &path {
-        Some(p) => TuneCache::load(p)?,
-        None => TuneCache::new(),
-    };
-    let bar = indicatif::ProgressBar::new(1);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "tuning {msg} [{bar:30}] {pos}/{len} convolutions, {elapsed}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_message(m.graph.name.clone());
+    let mut cache = load_cache(path.as_deref())?;
+    let bar = progress_bar(1, "convolutions");
+    bar.set_message(format!("tuning {}", m.graph.name));
     let (exec, tuning) =
         engine.load_tuned(m, precision, batch, &mut cache, &mut |done, total| {
             bar.set_length(total as u64);
@@ -638,21 +640,14 @@ fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Pat
         }
     }
     let engine = dev.engine()?;
-    let bar = indicatif::ProgressBar::new(1);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} runs, {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(1, "runs");
     bar.set_message(format!(
         "{} on {}",
         cfg.arch.name(),
         engine.gpu().adapter().name
     ));
     let path = TuneCache::default_path().filter(|_| cfg.tune);
-    let mut cache = match &path {
-        Some(p) => TuneCache::load(p)?,
-        None => TuneCache::new(),
-    };
+    let mut cache = load_cache(path.as_deref())?;
     let report = deeproots::bench::run(&engine, cfg, &mut cache, &mut |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -766,22 +761,13 @@ fn tune(
     let m = model_or_zoo(model)?;
     let engine = dev.engine()?;
     let path = TuneCache::default_path();
-    let mut cache = match &path {
-        Some(p) => TuneCache::load(p)?,
-        None => TuneCache::new(),
-    };
+    let mut cache = load_cache(path.as_deref())?;
     let mut measured = if fresh {
         TuneCache::new()
     } else {
         cache.clone()
     };
-    let bar = indicatif::ProgressBar::new(1);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} convolutions, {elapsed}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = progress_bar(1, "convolutions");
     bar.set_message(format!("tuning {}", m.graph.name));
     let (_, t) = engine.load_tuned(&m, precision(prec)?, batch, &mut measured, &mut |d, n| {
         bar.set_length(n as u64);

@@ -329,13 +329,6 @@ async fn time_candidate(
 ) -> Result<(Option<f64>, usize)> {
     let storage = gpu.storage(precision);
     let out = p.out_dims(input)?;
-    let weight_len = match algorithm.tile_rows() {
-        Some(rows) => {
-            let m = p.c_out / p.groups;
-            p.groups * m.div_ceil(rows) * rows * (p.c_in / p.groups) * p.kernel[0] * p.kernel[1]
-        }
-        None => p.weight_shape().iter().product(),
-    };
     let label = format!("tune {}", algorithm.name());
     let dispatches = match p.dispatches(
         algorithm,
@@ -350,7 +343,7 @@ async fn time_candidate(
     let lens = [
         out.iter().product::<usize>(),
         input.iter().product(),
-        weight_len,
+        p.device_weight_len(algorithm),
         p.c_out,
     ];
     let buffers = match lens
