@@ -39,6 +39,15 @@ fn run_cases(test: &str, cases: &[Case]) {
             let device = deeproots::ops::target(m.gpu);
             for &a in &algorithms {
                 let targets: Vec<_> = match device.subgroup {
+                    // Launched as for a large GPU too, where it splits K wherever tiles are few.
+                    _ if a == ConvAlgorithm::Gemm8Split => vec![
+                        device,
+                        Target {
+                            cpu: false,
+                            min_workgroups: 512,
+                            ..device
+                        },
+                    ],
                     _ if !a.needs_subgroups() => vec![device],
                     None => vec![],
                     Some(s) => [8, 4]
@@ -53,7 +62,12 @@ fn run_cases(test: &str, cases: &[Case]) {
                 for t in targets {
                     let got = conv2d::run_for(m.gpu, t, m.precision, a, &c.p, &x, &w, b.as_ref())
                         .unwrap_or_else(|e| panic!("{} {a:?}: {e}", c.name));
-                    let name = format!("{}-{a:?}-sg{}", c.name, t.subgroup.unwrap_or(0));
+                    let name = format!(
+                        "{}-{a:?}-sg{}-{}",
+                        c.name,
+                        t.subgroup.unwrap_or(0),
+                        t.min_workgroups
+                    );
                     check(&name, m, &got, &want);
                 }
             }
@@ -372,4 +386,57 @@ fn row_reuse_paths_and_edges() {
         },
     ];
     run_cases("row_reuse_paths_and_edges", &cases);
+}
+
+#[test]
+fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
+    let gpu = Target {
+        cpu: false,
+        min_workgroups: 512,
+        subgroup: None,
+        subgroup_max: 32,
+    };
+    let cpu = Target {
+        cpu: true,
+        min_workgroups: 0,
+        ..gpu
+    };
+    let split = ConvAlgorithm::Gemm8Split;
+    // NIN conv3a (192 -> 192, 3x3 on 8x8): 24 x 512 tiles at batch 32, 24 x 16 at batch 1.
+    let conv3a = layer(192, 192, 3, 1, 1, 1);
+    assert_eq!(conv3a.k_slices(32 * 64, gpu), 4);
+    assert_eq!(conv3a.launched(split, 32 * 64, gpu), ConvAlgorithm::Gemm8K4);
+    assert_eq!(conv3a.launched(split, 64, gpu), ConvAlgorithm::Gemm8K8);
+    assert_eq!(conv3a.launched(split, 64, cpu), ConvAlgorithm::Gemm8);
+    // Enough tiles: no split; pointwise layers then run the 8-channel matmul.
+    let stem = layer(3, 64, 7, 3, 2, 1);
+    assert_eq!(
+        stem.launched(split, 16 * 112 * 112, gpu),
+        ConvAlgorithm::Gemm8
+    );
+    let pointwise = layer(256, 1024, 1, 0, 1, 1);
+    assert_eq!(
+        pointwise.launched(split, 16 * 28 * 28, gpu),
+        ConvAlgorithm::Matmul8
+    );
+    assert_eq!(
+        pointwise.launched(split, 16 * 7 * 7, gpu),
+        ConvAlgorithm::Gemm8K2
+    );
+    // Never more slices than input channels per group, nor fewer than 32 of K per slice.
+    let few_channels = layer(48, 128, 5, 2, 1, 16);
+    assert_eq!(few_channels.k_slices(16 * 64, gpu), 2);
+    let short_k = layer(64, 64, 1, 0, 1, 1);
+    assert_eq!(short_k.k_slices(4, gpu), 2);
+    // Other kernels launch as themselves; the GPU rule picks the split kernel.
+    assert_eq!(
+        conv3a.launched(ConvAlgorithm::Gemm, 64, gpu),
+        ConvAlgorithm::Gemm
+    );
+    assert_eq!(conv3a.algorithm(gpu), split);
+    assert_eq!(pointwise.algorithm(gpu), split);
+    assert_eq!(
+        layer(64, 64, 3, 1, 1, 64).algorithm(gpu),
+        ConvAlgorithm::Direct
+    );
 }

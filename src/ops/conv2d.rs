@@ -66,6 +66,24 @@ pub static GEMM8_SG_KERNEL: Kernel = Kernel {
     inputs: &["x", "vec4 w", "b"],
 };
 
+/// The implicit GEMM with workgroup-memory tiles (`shaders/conv2d_tiled.wgsl`): 64 invocations
+/// share each chunk of weights and gathered inputs; for GPUs.
+pub static TILED_KERNEL: Kernel = Kernel {
+    name: "conv2d_tiled",
+    source: include_str!("../../shaders/conv2d_tiled.wgsl"),
+    entry: "main",
+    inputs: &["x", "vec4 w", "b"],
+};
+
+/// [`GEMM8_KERNEL`]'s tiles with K split over slices of one workgroup
+/// (`shaders/conv2d_split.wgsl`).
+pub static SPLIT_KERNEL: Kernel = Kernel {
+    name: "conv2d_split",
+    source: include_str!("../../shaders/conv2d_split.wgsl"),
+    entry: "main_split",
+    inputs: &["x", "vec4 w", "b"],
+};
+
 /// Which kernel runs a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,6 +127,32 @@ pub enum ConvAlgorithm {
     /// multiply-adds; needs subgroups.
     #[serde(rename = "matmul8x8-sg")]
     Matmul8x8Sg,
+    /// Implicit GEMM with workgroup-memory tiles of 64 output channels x 32 pixels
+    /// (`conv2d_tiled.wgsl`, 8 x 4 per invocation): each gathered input value feeds 64
+    /// multiply-adds, each weight 32; the next chunk is loaded while the current one is
+    /// multiplied. Any layer, pointwise ones too.
+    #[serde(rename = "tiled-64x32")]
+    Tiled64,
+    /// The tiled GEMM with 32 x 64 blocks, for groups of at most 32 output channels.
+    #[serde(rename = "tiled-32x64")]
+    Tiled32,
+    /// `Gemm8`'s tiles with K split over 2 slices of one workgroup (`conv2d_split.wgsl`),
+    /// partial tiles added in workgroup memory: twice the invocations, for layers with few
+    /// tiles and a long K on GPUs.
+    #[serde(rename = "gemm8-k2")]
+    Gemm8K2,
+    /// `Gemm8K2` with 4 slices.
+    #[serde(rename = "gemm8-k4")]
+    Gemm8K4,
+    /// `Gemm8K2` with 8 slices.
+    #[serde(rename = "gemm8-k8")]
+    Gemm8K8,
+    /// The 8-channel tiles with as many K slices as the layer needs to fill the device, chosen
+    /// at each launch from the layer's shape and batch ([`ConvParams::k_slices`]): `Gemm8K2`,
+    /// `Gemm8K4` or `Gemm8K8` where a split is due, else `Gemm8`, or `Matmul8` for pointwise
+    /// layers. The default on GPUs.
+    #[serde(rename = "gemm8-split")]
+    Gemm8Split,
 }
 
 impl ConvAlgorithm {
@@ -124,7 +168,13 @@ impl ConvAlgorithm {
             | Self::Matmul8x8
             | Self::Gemm8Sg
             | Self::Matmul8Sg
-            | Self::Matmul8x8Sg => Some(8),
+            | Self::Matmul8x8Sg
+            | Self::Gemm8Split
+            | Self::Tiled64
+            | Self::Tiled32
+            | Self::Gemm8K2
+            | Self::Gemm8K4
+            | Self::Gemm8K8 => Some(8),
             Self::Direct | Self::Matmul => None,
         }
     }
@@ -152,8 +202,27 @@ impl ConvAlgorithm {
         }
     }
 
+    /// Invocations along the channels of the tiled GEMMs' workgroups (`None` for the others).
+    pub fn tiled_rows(self) -> Option<usize> {
+        match self {
+            Self::Tiled64 => Some(8),
+            Self::Tiled32 => Some(4),
+            _ => None,
+        }
+    }
+
+    /// K slices per workgroup of the split GEMMs with a fixed split (`None` for the others).
+    pub fn k_slices(self) -> Option<usize> {
+        match self {
+            Self::Gemm8K2 => Some(2),
+            Self::Gemm8K4 => Some(4),
+            Self::Gemm8K8 => Some(8),
+            _ => None,
+        }
+    }
+
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 17] = [
         Self::Matmul8x8Sg,
         Self::Matmul8Sg,
         Self::Matmul8,
@@ -164,6 +233,12 @@ impl ConvAlgorithm {
         Self::Gemm8Row,
         Self::Gemm8Row8,
         Self::Gemm,
+        Self::Gemm8Split,
+        Self::Tiled64,
+        Self::Tiled32,
+        Self::Gemm8K2,
+        Self::Gemm8K4,
+        Self::Gemm8K8,
         Self::Direct,
     ];
 
@@ -181,6 +256,12 @@ impl ConvAlgorithm {
             Self::Matmul8Sg => "matmul8-sg",
             Self::Matmul8x8 => "matmul8x8",
             Self::Matmul8x8Sg => "matmul8x8-sg",
+            Self::Gemm8Split => "gemm8-split",
+            Self::Tiled64 => "tiled-64x32",
+            Self::Tiled32 => "tiled-32x64",
+            Self::Gemm8K2 => "gemm8-k2",
+            Self::Gemm8K4 => "gemm8-k4",
+            Self::Gemm8K8 => "gemm8-k8",
         }
     }
 
@@ -326,14 +407,16 @@ impl ConvParams {
     }
 
     /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies,
-    /// a subgroup kernel only where the device has subgroups), else the matmul for pointwise
-    /// layers (8 x 8 tiles on CPU adapters, their subgroup form where the device has
-    /// subgroups), the implicit GEMM where a group has at least 4
-    /// output channels (with 8-channel tiles on CPU adapters where a group has at least 8: the
-    /// 8 x 8 row-reuse form for windows at least 5 wide with stride and dilation 1 along x,
-    /// else the subgroup form where the device has subgroups), and the direct kernel otherwise
-    /// (depthwise). The measurements behind the rule are in docs/results/;
-    /// [`crate::tune`] replaces it by measurements on the device at hand.
+    /// a subgroup kernel only where the device has subgroups); else on GPUs the 8-channel
+    /// tiles with K split as the launch needs ([`ConvAlgorithm::Gemm8Split`]) for pointwise
+    /// layers and where a group has at least 4 output channels, the direct kernel otherwise
+    /// (depthwise); on CPU adapters the matmul with 8 x 8 tiles for pointwise layers (its
+    /// subgroup form where the device has subgroups), the implicit GEMM where a group has at
+    /// least 4 output channels (8-channel tiles where it has at least 8: the 8 x 8 row-reuse form
+    /// for windows at least 5 wide with stride and dilation 1 along x, else the subgroup form
+    /// where the device has subgroups), and the direct kernel otherwise. The measurements
+    /// behind the rule are in docs/results/; [`crate::tune`] replaces it by measurements on
+    /// the device at hand.
     pub fn algorithm(&self, target: Target) -> ConvAlgorithm {
         use ConvAlgorithm::*;
         let per_group = self.c_out / self.groups.max(1);
@@ -344,7 +427,7 @@ impl ConvParams {
             None if self.is_pointwise() => match (target.cpu, sg) {
                 (true, true) => Matmul8x8Sg,
                 (true, false) => Matmul8x8,
-                (false, _) => Matmul,
+                (false, _) => Gemm8Split,
             },
             // The matmuls run only pointwise layers: the others choose as if nothing was forced.
             Some(a) if !a.is_matmul() => a,
@@ -357,7 +440,8 @@ impl ConvParams {
                     Gemm8
                 }
             }
-            _ if per_group >= 4 => Gemm,
+            _ if target.cpu && per_group >= 4 => Gemm,
+            _ if per_group >= 4 => Gemm8Split,
             _ => Direct,
         };
         if sg {
@@ -379,6 +463,46 @@ impl ConvParams {
             .filter(|a| self.is_pointwise() || !a.is_matmul())
             .filter(|a| target.subgroup.is_some() || !a.needs_subgroups())
             .collect()
+    }
+
+    /// K slices [`ConvAlgorithm::Gemm8Split`] takes for `n_pix` output pixels (batch x H_out x
+    /// W_out): 1 where the layer's 8 x 4 tiles already make `target.min_workgroups` workgroups
+    /// of 64 invocations (always on CPU adapters, which want none), else the fewest of 2, 4
+    /// and 8 that make them, with at least 32 of K and one input channel per slice. The
+    /// thresholds come from tuning NIN, ResNet-50, GoogLeNet and their root variants on an
+    /// H200 (docs/results/h200-split-k.txt).
+    pub fn k_slices(&self, n_pix: usize, target: Target) -> usize {
+        let g = self.groups.max(1);
+        let cin_g = self.c_in / g;
+        let k = cin_g * self.kernel[0] * self.kernel[1];
+        let tiles = g * (self.c_out / g).div_ceil(8) * n_pix.div_ceil(4);
+        let want = target.min_workgroups * 64;
+        let mut ks = 1;
+        while ks < 8 && tiles * ks < want && k / (2 * ks) >= 32 && 2 * ks <= cin_g {
+            ks *= 2;
+        }
+        ks
+    }
+
+    /// The kernel `algorithm` launches for `n_pix` output pixels: itself, except
+    /// [`ConvAlgorithm::Gemm8Split`], which becomes one of the fixed splits, `Gemm8` or (pointwise
+    /// layers) `Matmul8`.
+    pub fn launched(
+        &self,
+        algorithm: ConvAlgorithm,
+        n_pix: usize,
+        target: Target,
+    ) -> ConvAlgorithm {
+        if algorithm != ConvAlgorithm::Gemm8Split {
+            return algorithm;
+        }
+        match self.k_slices(n_pix, target) {
+            1 if self.is_pointwise() => ConvAlgorithm::Matmul8,
+            1 => ConvAlgorithm::Gemm8,
+            2 => ConvAlgorithm::Gemm8K2,
+            4 => ConvAlgorithm::Gemm8K4,
+            _ => ConvAlgorithm::Gemm8K8,
+        }
     }
 
     /// Elements of [`Self::device_weight`]'s result.
@@ -424,6 +548,7 @@ impl ConvParams {
     ) -> Result<Vec<Dispatch>> {
         let out = self.out_dims(input)?;
         let [n, c_in, h, wd] = nchw("conv2d", input)?;
+        let algorithm = self.launched(algorithm, n * out[2] * out[3], target);
         let matmul = algorithm.is_matmul();
         let subgroup = match (algorithm.needs_subgroups(), target.subgroup) {
             (false, _) => 0,
@@ -516,6 +641,36 @@ impl ConvParams {
                 tiles_m: u("tiles", tiles_m)?,
                 tiles: u("tiles", tiles)?,
             };
+            if let Some(tm) = algorithm.tiled_rows() {
+                // 64 invocations: tm along the channels, 64 / tm along the pixels.
+                let (bm, bn) = (8 * tm, 4 * (64 / tm));
+                return Ok(vec![Dispatch {
+                    label: label.to_string(),
+                    kernel: &TILED_KERNEL,
+                    constants: vec![("TM", tm as f64)],
+                    params: bytemuck::bytes_of(&params).to_vec(),
+                    workgroups: [
+                        u("pixel blocks", n_pix.div_ceil(bn).min(65535))?,
+                        u("channel blocks", m.div_ceil(bm))?,
+                        u("groups", self.groups)?,
+                    ],
+                    output: y,
+                    inputs: vec![x, w, b],
+                }]);
+            }
+            if let Some(ks) = algorithm.k_slices() {
+                // 64 / ks tiles per workgroup, ks slices each.
+                let [x_wg, y_wg, _] = grid(tiles.div_ceil(64 / ks) * 64);
+                return Ok(vec![Dispatch {
+                    label: label.to_string(),
+                    kernel: &SPLIT_KERNEL,
+                    constants: vec![("KS", ks as f64)],
+                    params: bytemuck::bytes_of(&params).to_vec(),
+                    workgroups: [x_wg, y_wg, u("groups", self.groups)?],
+                    output: y,
+                    inputs: vec![x, w, b],
+                }]);
+            }
             if subgroup > 0 {
                 // One 8-channel tile per workgroup row, blocks of wx pixel tiles along x.
                 let wx = target.subgroup_row(n_pix.div_ceil(4));
