@@ -66,15 +66,6 @@ pub static GEMM8_SG_KERNEL: Kernel = Kernel {
     inputs: &["x", "vec4 w", "b"],
 };
 
-/// The implicit GEMM with workgroup-memory tiles (`shaders/conv2d_tiled.wgsl`): 64 invocations
-/// share each chunk of weights and gathered inputs; for GPUs.
-pub static TILED_KERNEL: Kernel = Kernel {
-    name: "conv2d_tiled",
-    source: include_str!("../../shaders/conv2d_tiled.wgsl"),
-    entry: "main",
-    inputs: &["x", "vec4 w", "b"],
-};
-
 /// [`GEMM8_KERNEL`]'s tiles with K split over slices of one workgroup
 /// (`shaders/conv2d_split.wgsl`).
 pub static SPLIT_KERNEL: Kernel = Kernel {
@@ -127,15 +118,6 @@ pub enum ConvAlgorithm {
     /// multiply-adds; needs subgroups.
     #[serde(rename = "matmul8x8-sg")]
     Matmul8x8Sg,
-    /// Implicit GEMM with workgroup-memory tiles of 64 output channels x 32 pixels
-    /// (`conv2d_tiled.wgsl`, 8 x 4 per invocation): each gathered input value feeds 64
-    /// multiply-adds, each weight 32; the next chunk is loaded while the current one is
-    /// multiplied. Any layer, pointwise ones too.
-    #[serde(rename = "tiled-64x32")]
-    Tiled64,
-    /// The tiled GEMM with 32 x 64 blocks, for groups of at most 32 output channels.
-    #[serde(rename = "tiled-32x64")]
-    Tiled32,
     /// `Gemm8`'s tiles with K split over 2 slices of one workgroup (`conv2d_split.wgsl`),
     /// partial tiles added in workgroup memory: twice the invocations, for layers with few
     /// tiles and a long K on GPUs.
@@ -170,8 +152,6 @@ impl ConvAlgorithm {
             | Self::Matmul8Sg
             | Self::Matmul8x8Sg
             | Self::Gemm8Split
-            | Self::Tiled64
-            | Self::Tiled32
             | Self::Gemm8K2
             | Self::Gemm8K4
             | Self::Gemm8K8 => Some(8),
@@ -202,15 +182,6 @@ impl ConvAlgorithm {
         }
     }
 
-    /// Invocations along the channels of the tiled GEMMs' workgroups (`None` for the others).
-    pub fn tiled_rows(self) -> Option<usize> {
-        match self {
-            Self::Tiled64 => Some(8),
-            Self::Tiled32 => Some(4),
-            _ => None,
-        }
-    }
-
     /// K slices per workgroup of the split GEMMs with a fixed split (`None` for the others).
     pub fn k_slices(self) -> Option<usize> {
         match self {
@@ -222,7 +193,7 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 15] = [
         Self::Matmul8x8Sg,
         Self::Matmul8Sg,
         Self::Matmul8,
@@ -234,8 +205,6 @@ impl ConvAlgorithm {
         Self::Gemm8Row8,
         Self::Gemm,
         Self::Gemm8Split,
-        Self::Tiled64,
-        Self::Tiled32,
         Self::Gemm8K2,
         Self::Gemm8K4,
         Self::Gemm8K8,
@@ -257,8 +226,6 @@ impl ConvAlgorithm {
             Self::Matmul8x8 => "matmul8x8",
             Self::Matmul8x8Sg => "matmul8x8-sg",
             Self::Gemm8Split => "gemm8-split",
-            Self::Tiled64 => "tiled-64x32",
-            Self::Tiled32 => "tiled-32x64",
             Self::Gemm8K2 => "gemm8-k2",
             Self::Gemm8K4 => "gemm8-k4",
             Self::Gemm8K8 => "gemm8-k8",
@@ -641,23 +608,6 @@ impl ConvParams {
                 tiles_m: u("tiles", tiles_m)?,
                 tiles: u("tiles", tiles)?,
             };
-            if let Some(tm) = algorithm.tiled_rows() {
-                // 64 invocations: tm along the channels, 64 / tm along the pixels.
-                let (bm, bn) = (8 * tm, 4 * (64 / tm));
-                return Ok(vec![Dispatch {
-                    label: label.to_string(),
-                    kernel: &TILED_KERNEL,
-                    constants: vec![("TM", tm as f64)],
-                    params: bytemuck::bytes_of(&params).to_vec(),
-                    workgroups: [
-                        u("pixel blocks", n_pix.div_ceil(bn).min(65535))?,
-                        u("channel blocks", m.div_ceil(bm))?,
-                        u("groups", self.groups)?,
-                    ],
-                    output: y,
-                    inputs: vec![x, w, b],
-                }]);
-            }
             if let Some(ks) = algorithm.k_slices() {
                 // 64 / ks tiles per workgroup, ks slices each.
                 let [x_wg, y_wg, _] = grid(tiles.div_ceil(64 / ks) * 64);
