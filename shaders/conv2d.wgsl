@@ -1,7 +1,8 @@
-// conv2d: direct grouped convolution, one invocation per output element (NCHW).
+// conv2d: direct grouped convolution (NCHW): entry `main`, one invocation per output element;
+// entry `main_row`, one invocation per 4 consecutive output pixels of one output row.
 // Bindings: 0 Params (uniform), 1 y [N, C_out, H_out, W_out], 2 x [N, C_in, H, W],
 //           3 w [C_out, C_in/groups, kh, kw], 4 b [C_out].
-// Overrides: none.
+// Overrides: none. Grid: `total` invocations (outputs, or rows' runs of 4) over x and y.
 struct Params {
   n: u32, c_in: u32, h: u32, w: u32,
   c_out: u32, ho: u32, wo: u32, groups: u32,
@@ -41,4 +42,60 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
   store_y(o, activate(acc + f32(load_b(co)), p.act));
+}
+
+// Input value at column `col` of the row starting at `row`; zero in the padding.
+fn tap_col(row: u32, col: i32) -> f32 {
+  let ok = u32(col) < p.w;
+  return select(0.0, f32(load_x(row + u32(select(0, col, ok)))), ok);
+}
+
+// main_row: output pixels ow0 .. ow0 + 3 of one row of one output channel: each weight is loaded
+// once for the 4, each row's bounds tested once, and the index arithmetic done once per
+// invocation, for layers whose groups have too few output channels for the GEMM tiles
+// (depthwise ones). total = N * C_out * H_out * ceil(W_out / 4).
+@compute @workgroup_size(64)
+fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+  let o = flat_id(wid, nwg, lid);
+  if (o >= p.total) { return; }
+  let runs = (p.wo + 3u) / 4u;
+  let ow0 = (o % runs) * 4u;
+  let t1 = o / runs;
+  let oh = t1 % p.ho;
+  let t2 = t1 / p.ho;
+  let co = t2 % p.c_out;
+  let n = t2 / p.c_out;
+  let cin_g = p.c_in / p.groups;
+  let g = co / (p.c_out / p.groups);
+  let ih0 = i32(oh * p.sh) - i32(p.pt);
+  let iw0 = i32(ow0 * p.sw) - i32(p.pl);
+  let sw = i32(p.sw);
+  var a0 = 0.0;
+  var a1 = 0.0;
+  var a2 = 0.0;
+  var a3 = 0.0;
+  for (var ci = 0u; ci < cin_g; ci++) {
+    let xc = (n * p.c_in + g * cin_g + ci) * p.h * p.w;
+    let wc = (co * cin_g + ci) * p.kh * p.kw;
+    for (var ky = 0u; ky < p.kh; ky++) {
+      let ih = ih0 + i32(ky * p.dh);
+      if (ih < 0 || ih >= i32(p.h)) { continue; }
+      let row = xc + u32(ih) * p.w;
+      for (var kx = 0u; kx < p.kw; kx++) {
+        let wv = f32(load_w(wc + ky * p.kw + kx));
+        let c = iw0 + i32(kx * p.dw);
+        a0 += wv * tap_col(row, c);
+        a1 += wv * tap_col(row, c + sw);
+        a2 += wv * tap_col(row, c + 2 * sw);
+        a3 += wv * tap_col(row, c + 3 * sw);
+      }
+    }
+  }
+  let bias = f32(load_b(co));
+  let out = ((n * p.c_out + co) * p.ho + oh) * p.wo + ow0;
+  store_y(out, activate(a0 + bias, p.act));
+  if (ow0 + 1u < p.wo) { store_y(out + 1u, activate(a1 + bias, p.act)); }
+  if (ow0 + 2u < p.wo) { store_y(out + 2u, activate(a2 + bias, p.act)); }
+  if (ow0 + 3u < p.wo) { store_y(out + 3u, activate(a3 + bias, p.act)); }
 }

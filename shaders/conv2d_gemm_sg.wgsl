@@ -101,3 +101,99 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   }
 }
 
+
+// main8_row8_sg: row8x8's tiles (8 output channels x 8 consecutive pixels of one output row,
+// each input row segment read once per (input channel, ky) and slid along kx) with the weights
+// shared by subgroup broadcast as in main8_sg: per kernel column one input load and one weight
+// load per invocation feed 64 multiply-adds. Pixel tiles are (image, output row, run of 8
+// columns), so every tile is a row tile and all lanes run one loop (runs past the row's end
+// read zeros and store nothing); needs sw == 1 and dw == 1. Workgroups as main8_sg's, over
+// batch * H_out * ceil(W_out / 8) pixel tiles.
+@compute @workgroup_size(64)
+fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32,
+                 @builtin(subgroup_invocation_id) lane: u32) {
+  let g = wid.z;
+  let tm_own = wid.y * (64u / WX) + li / WX;
+  let tm = min(tm_own, p.tiles_m - 1u);
+  let cin_g = p.c_in / p.groups;
+  let hw = p.h * p.w;
+  let runs = (p.wo + 7u) / 8u;
+  let tiles_n = p.batch * p.ho * runs;
+  let wbase = g * p.k * p.mp + tm * 8u;
+  let wci = p.kh * p.kw * p.mp;
+  for (var blk = wid.x; blk * WX < tiles_n; blk += nwg.x) {
+    let tn_own = blk * WX + li % WX;
+    let tn = min(tn_own, tiles_n - 1u);
+    let b = tn / (p.ho * runs);
+    let oy = (tn / runs) % p.ho;
+    let ox0 = (tn % runs) * 8u;
+    let base = i32((b * p.c_in + g * cin_g) * hw);
+    let c0 = i32(ox0) - i32(p.pl);
+    let top = i32(oy * p.sh) - i32(p.pt);
+    let ok0 = u32(c0 + 0) < p.w;
+    let ok1 = u32(c0 + 1) < p.w;
+    let ok2 = u32(c0 + 2) < p.w;
+    let ok3 = u32(c0 + 3) < p.w;
+    let ok4 = u32(c0 + 4) < p.w;
+    let ok5 = u32(c0 + 5) < p.w;
+    let ok6 = u32(c0 + 6) < p.w;
+    var lo0 = vec4<f32>(0.0); var hi0 = vec4<f32>(0.0);
+    var lo1 = vec4<f32>(0.0); var hi1 = vec4<f32>(0.0);
+    var lo2 = vec4<f32>(0.0); var hi2 = vec4<f32>(0.0);
+    var lo3 = vec4<f32>(0.0); var hi3 = vec4<f32>(0.0);
+    var lo4 = vec4<f32>(0.0); var hi4 = vec4<f32>(0.0);
+    var lo5 = vec4<f32>(0.0); var hi5 = vec4<f32>(0.0);
+    var lo6 = vec4<f32>(0.0); var hi6 = vec4<f32>(0.0);
+    var lo7 = vec4<f32>(0.0); var hi7 = vec4<f32>(0.0);
+    for (var ky = 0u; ky < p.kh; ky++) {
+      let row = top + i32(ky * p.dh);
+      // No branch on the row (lanes differ; the broadcasts need them all): loads outside it
+      // read offset `plane` and use zero.
+      let rok = u32(row) < p.h;
+      let rs = base + row * i32(p.w) + c0;
+      var wk = wbase + ky * p.kw * p.mp;
+      var plane = 0u;
+      for (var ci = 0u; ci < cin_g; ci++) {
+        var x0 = select(0.0, f32(load_x(u32(select(0, rs + 0, rok && ok0)) + plane)), rok && ok0);
+        var x1 = select(0.0, f32(load_x(u32(select(0, rs + 1, rok && ok1)) + plane)), rok && ok1);
+        var x2 = select(0.0, f32(load_x(u32(select(0, rs + 2, rok && ok2)) + plane)), rok && ok2);
+        var x3 = select(0.0, f32(load_x(u32(select(0, rs + 3, rok && ok3)) + plane)), rok && ok3);
+        var x4 = select(0.0, f32(load_x(u32(select(0, rs + 4, rok && ok4)) + plane)), rok && ok4);
+        var x5 = select(0.0, f32(load_x(u32(select(0, rs + 5, rok && ok5)) + plane)), rok && ok5);
+        var x6 = select(0.0, f32(load_x(u32(select(0, rs + 6, rok && ok6)) + plane)), rok && ok6);
+        var wi = wk;
+        for (var kx = 0u; kx < p.kw; kx++) {
+          let ok = rok && u32(c0 + i32(kx) + 7) < p.w;
+          let x7 = select(0.0, f32(load_x(u32(select(0, rs + i32(kx) + 7, ok)) + plane)), ok);
+          let t = tile_weights(wi, lane);
+          wi += p.mp;
+          lo0 += t.lo * x0; hi0 += t.hi * x0;
+          lo1 += t.lo * x1; hi1 += t.hi * x1;
+          lo2 += t.lo * x2; hi2 += t.hi * x2;
+          lo3 += t.lo * x3; hi3 += t.hi * x3;
+          lo4 += t.lo * x4; hi4 += t.hi * x4;
+          lo5 += t.lo * x5; hi5 += t.hi * x5;
+          lo6 += t.lo * x6; hi6 += t.hi * x6;
+          lo7 += t.lo * x7; hi7 += t.hi * x7;
+          x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
+        }
+        plane += hw;
+        wk += wci;
+      }
+    }
+    if (tm_own < p.tiles_m && tn_own < tiles_n) {
+      let m0 = tm * 8u;
+      let q = (b * p.ho + oy) * p.wo + ox0;
+      let left = p.wo - ox0;
+      store_pixel(q, g, m0, lo0); store_pixel(q, g, m0 + 4u, hi0);
+      if (left > 1u) { store_pixel(q + 1u, g, m0, lo1); store_pixel(q + 1u, g, m0 + 4u, hi1); }
+      if (left > 2u) { store_pixel(q + 2u, g, m0, lo2); store_pixel(q + 2u, g, m0 + 4u, hi2); }
+      if (left > 3u) { store_pixel(q + 3u, g, m0, lo3); store_pixel(q + 3u, g, m0 + 4u, hi3); }
+      if (left > 4u) { store_pixel(q + 4u, g, m0, lo4); store_pixel(q + 4u, g, m0 + 4u, hi4); }
+      if (left > 5u) { store_pixel(q + 5u, g, m0, lo5); store_pixel(q + 5u, g, m0 + 4u, hi5); }
+      if (left > 6u) { store_pixel(q + 6u, g, m0, lo6); store_pixel(q + 6u, g, m0 + 4u, hi6); }
+      if (left > 7u) { store_pixel(q + 7u, g, m0, lo7); store_pixel(q + 7u, g, m0 + 4u, hi7); }
+    }
+  }
+}

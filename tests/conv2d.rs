@@ -437,6 +437,6 @@ fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
     assert_eq!(pointwise.algorithm(gpu), split);
     assert_eq!(
         layer(64, 64, 3, 1, 1, 64).algorithm(gpu),
-        ConvAlgorithm::Direct
+        ConvAlgorithm::DirectRow
     );
 }

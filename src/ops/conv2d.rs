@@ -19,6 +19,14 @@ pub static KERNEL: Kernel = Kernel {
     inputs: &["x", "w", "b"],
 };
 
+/// The direct kernel with 4 output pixels of one row per invocation (entry `main_row`).
+pub static DIRECT_ROW_KERNEL: Kernel = Kernel {
+    name: "conv2d",
+    source: include_str!("../../shaders/conv2d.wgsl"),
+    entry: "main_row",
+    inputs: &["x", "w", "b"],
+};
+
 /// The implicit-GEMM kernel: 4 x 4 register tiles, the group as dispatch dimension.
 pub static GEMM_KERNEL: Kernel = Kernel {
     name: "conv2d_gemm",
@@ -75,12 +83,29 @@ pub static SPLIT_KERNEL: Kernel = Kernel {
     inputs: &["x", "vec4 w", "b"],
 };
 
+/// [`GEMM8_ROW8_KERNEL`]'s row tiles with the weights shared by subgroup broadcast (entry
+/// `main8_row8_sg` of `conv2d_gemm_sg.wgsl`).
+pub static GEMM8_ROW8_SG_KERNEL: Kernel = Kernel {
+    name: "conv2d_gemm8_row8_sg",
+    source: concat!(
+        include_str!("../../shaders/conv2d_gemm.wgsl"),
+        include_str!("../../shaders/subgroup_weights.wgsl"),
+        include_str!("../../shaders/conv2d_gemm_sg.wgsl")
+    ),
+    entry: "main8_row8_sg",
+    inputs: &["x", "vec4 w", "b"],
+};
+
 /// Which kernel runs a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConvAlgorithm {
     /// One invocation per output (`conv2d.wgsl`): depthwise and few outputs per group.
     Direct,
+    /// The direct kernel with 4 consecutive output pixels of a row per invocation (entry
+    /// `main_row`): each weight loaded once for the 4, the index arithmetic done once.
+    #[serde(rename = "direct-row")]
+    DirectRow,
     /// Implicit GEMM with 4 x 4 register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
     Gemm,
     /// The implicit GEMM with 8 x 4 tiles (entry `main8`): twice the multiply-adds per
@@ -111,6 +136,12 @@ pub enum ConvAlgorithm {
     /// subgroup loads once and shares by broadcast (`conv2d_gemm_sg.wgsl`); needs subgroups.
     #[serde(rename = "gemm8-sg")]
     Gemm8Sg,
+    /// `Gemm8Row8` with the weights shared by subgroup broadcast, every pixel tile a run of 8
+    /// in one output row (`main8_row8_sg`): one input and one weight load per invocation per
+    /// 64 multiply-adds. Needs subgroups, and stride and dilation 1 along x (other layers run
+    /// `Gemm8Sg`).
+    #[serde(rename = "gemm8-row8-sg")]
+    Gemm8Row8Sg,
     /// `Matmul8` likewise (`matmul8_sg.wgsl`); needs subgroups.
     #[serde(rename = "matmul8-sg")]
     Matmul8Sg,
@@ -149,13 +180,14 @@ impl ConvAlgorithm {
             | Self::Matmul8
             | Self::Matmul8x8
             | Self::Gemm8Sg
+            | Self::Gemm8Row8Sg
             | Self::Matmul8Sg
             | Self::Matmul8x8Sg
             | Self::Gemm8Split
             | Self::Gemm8K2
             | Self::Gemm8K4
             | Self::Gemm8K8 => Some(8),
-            Self::Direct | Self::Matmul => None,
+            Self::Direct | Self::DirectRow | Self::Matmul => None,
         }
     }
 
@@ -169,13 +201,17 @@ impl ConvAlgorithm {
 
     /// Needs a device with subgroups.
     pub fn needs_subgroups(self) -> bool {
-        matches!(self, Self::Gemm8Sg | Self::Matmul8Sg | Self::Matmul8x8Sg)
+        matches!(
+            self,
+            Self::Gemm8Sg | Self::Gemm8Row8Sg | Self::Matmul8Sg | Self::Matmul8x8Sg
+        )
     }
 
     /// The same tiles without subgroups.
     pub fn without_subgroups(self) -> Self {
         match self {
             Self::Gemm8Sg => Self::Gemm8,
+            Self::Gemm8Row8Sg => Self::Gemm8Row8,
             Self::Matmul8Sg => Self::Matmul8,
             Self::Matmul8x8Sg => Self::Matmul8x8,
             a => a,
@@ -193,13 +229,14 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 17] = [
         Self::Matmul8x8Sg,
         Self::Matmul8Sg,
         Self::Matmul8,
         Self::Matmul8x8,
         Self::Matmul,
         Self::Gemm8Sg,
+        Self::Gemm8Row8Sg,
         Self::Gemm8,
         Self::Gemm8Row,
         Self::Gemm8Row8,
@@ -208,6 +245,7 @@ impl ConvAlgorithm {
         Self::Gemm8K2,
         Self::Gemm8K4,
         Self::Gemm8K8,
+        Self::DirectRow,
         Self::Direct,
     ];
 
@@ -215,6 +253,7 @@ impl ConvAlgorithm {
     pub fn name(self) -> &'static str {
         match self {
             Self::Direct => "direct",
+            Self::DirectRow => "direct-row",
             Self::Gemm => "gemm",
             Self::Gemm8 => "gemm8",
             Self::Gemm8Row => "gemm8-row",
@@ -222,6 +261,7 @@ impl ConvAlgorithm {
             Self::Matmul => "matmul",
             Self::Matmul8 => "matmul8",
             Self::Gemm8Sg => "gemm8-sg",
+            Self::Gemm8Row8Sg => "gemm8-row8-sg",
             Self::Matmul8Sg => "matmul8-sg",
             Self::Matmul8x8 => "matmul8x8",
             Self::Matmul8x8Sg => "matmul8x8-sg",
@@ -376,12 +416,14 @@ impl ConvParams {
     /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies,
     /// a subgroup kernel only where the device has subgroups); else on GPUs the 8-channel
     /// tiles with K split as the launch needs ([`ConvAlgorithm::Gemm8Split`]) for pointwise
-    /// layers and where a group has at least 4 output channels, the direct kernel otherwise
-    /// (depthwise); on CPU adapters the matmul with 8 x 8 tiles for pointwise layers (its
+    /// layers and where a group has at least 4 output channels, the direct kernel with row runs
+    /// otherwise (depthwise); on CPU adapters the matmul with 8 x 8 tiles for pointwise layers (its
     /// subgroup form where the device has subgroups), the implicit GEMM where a group has at
-    /// least 4 output channels (8-channel tiles where it has at least 8: the 8 x 8 row-reuse form
-    /// for windows at least 5 wide with stride and dilation 1 along x, else the subgroup form
-    /// where the device has subgroups), and the direct kernel otherwise. The measurements
+    /// least 4 output channels (8-channel tiles where it has at least 8: with stride and
+    /// dilation 1 along x the 8 x 8 row-reuse form, with subgroup weights where the device has
+    /// subgroups and the window is wider than 1, without where the window is at least 5 wide;
+    /// else the subgroup form where the device has subgroups), and the direct kernel with row
+    /// runs otherwise. The measurements
     /// behind the rule are in docs/results/; [`crate::tune`] replaces it by measurements on
     /// the device at hand.
     pub fn algorithm(&self, target: Target) -> ConvAlgorithm {
@@ -399,7 +441,10 @@ impl ConvParams {
             // The matmuls run only pointwise layers: the others choose as if nothing was forced.
             Some(a) if !a.is_matmul() => a,
             _ if target.cpu && per_group >= 8 => {
-                if self.stride[1] == 1 && self.dilation[1] == 1 && self.kernel[1] >= 5 {
+                let row = self.stride[1] == 1 && self.dilation[1] == 1;
+                if row && sg && self.kernel[1] > 1 {
+                    Gemm8Row8Sg
+                } else if row && self.kernel[1] >= 5 {
                     Gemm8Row8
                 } else if sg {
                     Gemm8Sg
@@ -409,7 +454,7 @@ impl ConvParams {
             }
             _ if target.cpu && per_group >= 4 => Gemm,
             _ if per_group >= 4 => Gemm8Split,
-            _ => Direct,
+            _ => DirectRow,
         };
         if sg {
             chosen
@@ -453,13 +498,21 @@ impl ConvParams {
 
     /// The kernel `algorithm` launches for `n_pix` output pixels: itself, except
     /// [`ConvAlgorithm::Gemm8Split`], which becomes one of the fixed splits, `Gemm8` or (pointwise
-    /// layers) `Matmul8`.
+    /// layers) `Matmul8`, and `Gemm8Row8Sg`, which becomes `Gemm8Sg` where the stride or
+    /// dilation along x is not 1.
     pub fn launched(
         &self,
         algorithm: ConvAlgorithm,
         n_pix: usize,
         target: Target,
     ) -> ConvAlgorithm {
+        if algorithm == ConvAlgorithm::Gemm8Row8Sg {
+            return if self.stride[1] == 1 && self.dilation[1] == 1 {
+                algorithm
+            } else {
+                ConvAlgorithm::Gemm8Sg
+            };
+        }
         if algorithm != ConvAlgorithm::Gemm8Split {
             return algorithm;
         }
@@ -621,6 +674,27 @@ impl ConvParams {
                     inputs: vec![x, w, b],
                 }]);
             }
+            if algorithm == ConvAlgorithm::Gemm8Row8Sg {
+                // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row.
+                let tiles_n = n * out[2] * out[3].div_ceil(8);
+                let wx = target.subgroup_row(tiles_n);
+                return Ok(vec![Dispatch {
+                    label: label.to_string(),
+                    kernel: &GEMM8_ROW8_SG_KERNEL,
+                    constants: vec![
+                        ("SUBGROUP", f64::from(subgroup.min(8))),
+                        ("WX", f64::from(wx)),
+                    ],
+                    params: bytemuck::bytes_of(&params).to_vec(),
+                    workgroups: [
+                        u("pixel blocks", tiles_n.div_ceil(wx as usize).min(65535))?,
+                        u("tiles", tiles_m.div_ceil(64 / wx as usize))?,
+                        u("groups", self.groups)?,
+                    ],
+                    output: y,
+                    inputs: vec![x, w, b],
+                }]);
+            }
             if subgroup > 0 {
                 // One 8-channel tile per workgroup row, blocks of wx pixel tiles along x.
                 let wx = target.subgroup_row(n_pix.div_ceil(4));
@@ -657,6 +731,10 @@ impl ConvParams {
                 inputs: vec![x, w, b],
             }]);
         }
+        let (kernel, total) = match algorithm {
+            ConvAlgorithm::DirectRow => (&DIRECT_ROW_KERNEL, total / out[3] * out[3].div_ceil(4)),
+            _ => (&KERNEL, total),
+        };
         let params = ConvUniform {
             geometry,
             act: self.activation.code(),
@@ -664,7 +742,7 @@ impl ConvParams {
         };
         Ok(vec![Dispatch {
             label: label.to_string(),
-            kernel: &KERNEL,
+            kernel,
             constants: vec![],
             params: bytemuck::bytes_of(&params).to_vec(),
             workgroups: grid(total),
