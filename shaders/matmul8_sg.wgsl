@@ -193,3 +193,258 @@ fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
   }
 }
+
+// main_sg16, main_sg32: main_sg8 with 16 or 32 rows per invocation (two or four 8-row tiles of A,
+// each loaded once per subgroup and broadcast): per k, 2 or 4 weight gathers and the same 8 input
+// gathers feed 128 or 256 multiply-adds. On lavapipe the input loads were about half of
+// main_sg8's time (NIN's conv1b: 117 ms, 61 without them). A repacked to MP = M rounded up to 16
+// or 32. Grid: x as main_sg8, y = ceil(ceil(M / rows) / (64 / WX)), z as main_sg.
+@compute @workgroup_size(64)
+fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32,
+             @builtin(subgroup_invocation_id) lane: u32) {
+  let g = wid.z % p.groups;
+  let b = wid.z / p.groups;
+  let lid = li % WX;
+  let mp = (p.m + 15u) / 16u * 16u;
+  let tm = wid.y * (64u / WX) + li / WX;
+  let m0 = min(tm, mp / 16u - 1u) * 16u;
+  let own_tile = tm * 16u < mp;
+  let b_base = b * p.sb_b + g * p.sb_g;
+  let c_base = b * p.sc_b + g * p.sc_g;
+  let bias_base = g * p.m;
+  let last = p.n - 1u;
+  let a_base = g * p.k * mp + m0;
+  for (var blk = wid.x; blk * 8u * WX < p.n; blk += nwg.x) {
+    let n0 = blk * 8u * WX + lid * 8u;
+    let c0 = b_base + min(n0 + 0u, last) * p.sb_n;
+    let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
+    let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
+    let c3 = b_base + min(n0 + 3u, last) * p.sb_n;
+    let c4 = b_base + min(n0 + 4u, last) * p.sb_n;
+    let c5 = b_base + min(n0 + 5u, last) * p.sb_n;
+    let c6 = b_base + min(n0 + 6u, last) * p.sb_n;
+    let c7 = b_base + min(n0 + 7u, last) * p.sb_n;
+    let cv0 = (b_base + min(n0, p.n - 4u) * p.sb_n) / 4u;
+    let cv1 = (b_base + min(n0 + 4u, p.n - 4u) * p.sb_n) / 4u;
+    var s0_0: vec4<f32>; var s0_1: vec4<f32>; var s0_2: vec4<f32>; var s0_3: vec4<f32>;
+    var s0_4: vec4<f32>; var s0_5: vec4<f32>; var s0_6: vec4<f32>; var s0_7: vec4<f32>;
+    var s1_0: vec4<f32>; var s1_1: vec4<f32>; var s1_2: vec4<f32>; var s1_3: vec4<f32>;
+    var s1_4: vec4<f32>; var s1_5: vec4<f32>; var s1_6: vec4<f32>; var s1_7: vec4<f32>;
+    var s2_0: vec4<f32>; var s2_1: vec4<f32>; var s2_2: vec4<f32>; var s2_3: vec4<f32>;
+    var s2_4: vec4<f32>; var s2_5: vec4<f32>; var s2_6: vec4<f32>; var s2_7: vec4<f32>;
+    var s3_0: vec4<f32>; var s3_1: vec4<f32>; var s3_2: vec4<f32>; var s3_3: vec4<f32>;
+    var s3_4: vec4<f32>; var s3_5: vec4<f32>; var s3_6: vec4<f32>; var s3_7: vec4<f32>;
+    var ai = a_base;
+    var kb = 0u;
+    for (var kk = 0u; kk < p.k; kk++) {
+      let t0 = tile_weights(ai + 0u, lane);
+      let t1 = tile_weights(ai + 8u, lane);
+      ai += mp;
+      var x0: vec4<f32>;
+      var x1: vec4<f32>;
+      if (VEC_B) {
+        x0 = vec4<f32>(load4_x(cv0 + kb / 4u));
+        x1 = vec4<f32>(load4_x(cv1 + kb / 4u));
+      } else {
+        x0 = vec4<f32>(f32(load_x(c0 + kb)), f32(load_x(c1 + kb)), f32(load_x(c2 + kb)),
+                       f32(load_x(c3 + kb)));
+        x1 = vec4<f32>(f32(load_x(c4 + kb)), f32(load_x(c5 + kb)), f32(load_x(c6 + kb)),
+                       f32(load_x(c7 + kb)));
+      }
+      kb += p.sb_k;
+      s0_0 += t0.lo * x0.x; s0_1 += t0.lo * x0.y; s0_2 += t0.lo * x0.z; s0_3 += t0.lo * x0.w;
+      s0_4 += t0.lo * x1.x; s0_5 += t0.lo * x1.y; s0_6 += t0.lo * x1.z; s0_7 += t0.lo * x1.w;
+      s1_0 += t0.hi * x0.x; s1_1 += t0.hi * x0.y; s1_2 += t0.hi * x0.z; s1_3 += t0.hi * x0.w;
+      s1_4 += t0.hi * x1.x; s1_5 += t0.hi * x1.y; s1_6 += t0.hi * x1.z; s1_7 += t0.hi * x1.w;
+      s2_0 += t1.lo * x0.x; s2_1 += t1.lo * x0.y; s2_2 += t1.lo * x0.z; s2_3 += t1.lo * x0.w;
+      s2_4 += t1.lo * x1.x; s2_5 += t1.lo * x1.y; s2_6 += t1.lo * x1.z; s2_7 += t1.lo * x1.w;
+      s3_0 += t1.hi * x0.x; s3_1 += t1.hi * x0.y; s3_2 += t1.hi * x0.z; s3_3 += t1.hi * x0.w;
+      s3_4 += t1.hi * x1.x; s3_5 += t1.hi * x1.y; s3_6 += t1.hi * x1.z; s3_7 += t1.hi * x1.w;
+    }
+    if (own_tile) {
+      store_col(c_base, m0 + 0u, n0 + 0u, s0_0, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 1u, s0_1, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 2u, s0_2, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 3u, s0_3, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 4u, s0_4, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 5u, s0_5, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 6u, s0_6, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 7u, s0_7, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 0u, s1_0, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 1u, s1_1, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 2u, s1_2, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 3u, s1_3, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 4u, s1_4, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 5u, s1_5, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 6u, s1_6, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 7u, s1_7, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 0u, s2_0, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 1u, s2_1, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 2u, s2_2, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 3u, s2_3, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 4u, s2_4, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 5u, s2_5, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 6u, s2_6, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 7u, s2_7, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 0u, s3_0, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 1u, s3_1, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 2u, s3_2, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 3u, s3_3, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 4u, s3_4, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 5u, s3_5, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 6u, s3_6, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 7u, s3_7, bias_base);
+    }
+  }
+}
+
+@compute @workgroup_size(64)
+fn main_sg32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32,
+             @builtin(subgroup_invocation_id) lane: u32) {
+  let g = wid.z % p.groups;
+  let b = wid.z / p.groups;
+  let lid = li % WX;
+  let mp = (p.m + 31u) / 32u * 32u;
+  let tm = wid.y * (64u / WX) + li / WX;
+  let m0 = min(tm, mp / 32u - 1u) * 32u;
+  let own_tile = tm * 32u < mp;
+  let b_base = b * p.sb_b + g * p.sb_g;
+  let c_base = b * p.sc_b + g * p.sc_g;
+  let bias_base = g * p.m;
+  let last = p.n - 1u;
+  let a_base = g * p.k * mp + m0;
+  for (var blk = wid.x; blk * 8u * WX < p.n; blk += nwg.x) {
+    let n0 = blk * 8u * WX + lid * 8u;
+    let c0 = b_base + min(n0 + 0u, last) * p.sb_n;
+    let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
+    let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
+    let c3 = b_base + min(n0 + 3u, last) * p.sb_n;
+    let c4 = b_base + min(n0 + 4u, last) * p.sb_n;
+    let c5 = b_base + min(n0 + 5u, last) * p.sb_n;
+    let c6 = b_base + min(n0 + 6u, last) * p.sb_n;
+    let c7 = b_base + min(n0 + 7u, last) * p.sb_n;
+    let cv0 = (b_base + min(n0, p.n - 4u) * p.sb_n) / 4u;
+    let cv1 = (b_base + min(n0 + 4u, p.n - 4u) * p.sb_n) / 4u;
+    var s0_0: vec4<f32>; var s0_1: vec4<f32>; var s0_2: vec4<f32>; var s0_3: vec4<f32>;
+    var s0_4: vec4<f32>; var s0_5: vec4<f32>; var s0_6: vec4<f32>; var s0_7: vec4<f32>;
+    var s1_0: vec4<f32>; var s1_1: vec4<f32>; var s1_2: vec4<f32>; var s1_3: vec4<f32>;
+    var s1_4: vec4<f32>; var s1_5: vec4<f32>; var s1_6: vec4<f32>; var s1_7: vec4<f32>;
+    var s2_0: vec4<f32>; var s2_1: vec4<f32>; var s2_2: vec4<f32>; var s2_3: vec4<f32>;
+    var s2_4: vec4<f32>; var s2_5: vec4<f32>; var s2_6: vec4<f32>; var s2_7: vec4<f32>;
+    var s3_0: vec4<f32>; var s3_1: vec4<f32>; var s3_2: vec4<f32>; var s3_3: vec4<f32>;
+    var s3_4: vec4<f32>; var s3_5: vec4<f32>; var s3_6: vec4<f32>; var s3_7: vec4<f32>;
+    var s4_0: vec4<f32>; var s4_1: vec4<f32>; var s4_2: vec4<f32>; var s4_3: vec4<f32>;
+    var s4_4: vec4<f32>; var s4_5: vec4<f32>; var s4_6: vec4<f32>; var s4_7: vec4<f32>;
+    var s5_0: vec4<f32>; var s5_1: vec4<f32>; var s5_2: vec4<f32>; var s5_3: vec4<f32>;
+    var s5_4: vec4<f32>; var s5_5: vec4<f32>; var s5_6: vec4<f32>; var s5_7: vec4<f32>;
+    var s6_0: vec4<f32>; var s6_1: vec4<f32>; var s6_2: vec4<f32>; var s6_3: vec4<f32>;
+    var s6_4: vec4<f32>; var s6_5: vec4<f32>; var s6_6: vec4<f32>; var s6_7: vec4<f32>;
+    var s7_0: vec4<f32>; var s7_1: vec4<f32>; var s7_2: vec4<f32>; var s7_3: vec4<f32>;
+    var s7_4: vec4<f32>; var s7_5: vec4<f32>; var s7_6: vec4<f32>; var s7_7: vec4<f32>;
+    var ai = a_base;
+    var kb = 0u;
+    for (var kk = 0u; kk < p.k; kk++) {
+      let t0 = tile_weights(ai + 0u, lane);
+      let t1 = tile_weights(ai + 8u, lane);
+      let t2 = tile_weights(ai + 16u, lane);
+      let t3 = tile_weights(ai + 24u, lane);
+      ai += mp;
+      var x0: vec4<f32>;
+      var x1: vec4<f32>;
+      if (VEC_B) {
+        x0 = vec4<f32>(load4_x(cv0 + kb / 4u));
+        x1 = vec4<f32>(load4_x(cv1 + kb / 4u));
+      } else {
+        x0 = vec4<f32>(f32(load_x(c0 + kb)), f32(load_x(c1 + kb)), f32(load_x(c2 + kb)),
+                       f32(load_x(c3 + kb)));
+        x1 = vec4<f32>(f32(load_x(c4 + kb)), f32(load_x(c5 + kb)), f32(load_x(c6 + kb)),
+                       f32(load_x(c7 + kb)));
+      }
+      kb += p.sb_k;
+      s0_0 += t0.lo * x0.x; s0_1 += t0.lo * x0.y; s0_2 += t0.lo * x0.z; s0_3 += t0.lo * x0.w;
+      s0_4 += t0.lo * x1.x; s0_5 += t0.lo * x1.y; s0_6 += t0.lo * x1.z; s0_7 += t0.lo * x1.w;
+      s1_0 += t0.hi * x0.x; s1_1 += t0.hi * x0.y; s1_2 += t0.hi * x0.z; s1_3 += t0.hi * x0.w;
+      s1_4 += t0.hi * x1.x; s1_5 += t0.hi * x1.y; s1_6 += t0.hi * x1.z; s1_7 += t0.hi * x1.w;
+      s2_0 += t1.lo * x0.x; s2_1 += t1.lo * x0.y; s2_2 += t1.lo * x0.z; s2_3 += t1.lo * x0.w;
+      s2_4 += t1.lo * x1.x; s2_5 += t1.lo * x1.y; s2_6 += t1.lo * x1.z; s2_7 += t1.lo * x1.w;
+      s3_0 += t1.hi * x0.x; s3_1 += t1.hi * x0.y; s3_2 += t1.hi * x0.z; s3_3 += t1.hi * x0.w;
+      s3_4 += t1.hi * x1.x; s3_5 += t1.hi * x1.y; s3_6 += t1.hi * x1.z; s3_7 += t1.hi * x1.w;
+      s4_0 += t2.lo * x0.x; s4_1 += t2.lo * x0.y; s4_2 += t2.lo * x0.z; s4_3 += t2.lo * x0.w;
+      s4_4 += t2.lo * x1.x; s4_5 += t2.lo * x1.y; s4_6 += t2.lo * x1.z; s4_7 += t2.lo * x1.w;
+      s5_0 += t2.hi * x0.x; s5_1 += t2.hi * x0.y; s5_2 += t2.hi * x0.z; s5_3 += t2.hi * x0.w;
+      s5_4 += t2.hi * x1.x; s5_5 += t2.hi * x1.y; s5_6 += t2.hi * x1.z; s5_7 += t2.hi * x1.w;
+      s6_0 += t3.lo * x0.x; s6_1 += t3.lo * x0.y; s6_2 += t3.lo * x0.z; s6_3 += t3.lo * x0.w;
+      s6_4 += t3.lo * x1.x; s6_5 += t3.lo * x1.y; s6_6 += t3.lo * x1.z; s6_7 += t3.lo * x1.w;
+      s7_0 += t3.hi * x0.x; s7_1 += t3.hi * x0.y; s7_2 += t3.hi * x0.z; s7_3 += t3.hi * x0.w;
+      s7_4 += t3.hi * x1.x; s7_5 += t3.hi * x1.y; s7_6 += t3.hi * x1.z; s7_7 += t3.hi * x1.w;
+    }
+    if (own_tile) {
+      store_col(c_base, m0 + 0u, n0 + 0u, s0_0, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 1u, s0_1, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 2u, s0_2, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 3u, s0_3, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 4u, s0_4, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 5u, s0_5, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 6u, s0_6, bias_base);
+      store_col(c_base, m0 + 0u, n0 + 7u, s0_7, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 0u, s1_0, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 1u, s1_1, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 2u, s1_2, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 3u, s1_3, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 4u, s1_4, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 5u, s1_5, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 6u, s1_6, bias_base);
+      store_col(c_base, m0 + 4u, n0 + 7u, s1_7, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 0u, s2_0, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 1u, s2_1, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 2u, s2_2, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 3u, s2_3, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 4u, s2_4, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 5u, s2_5, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 6u, s2_6, bias_base);
+      store_col(c_base, m0 + 8u, n0 + 7u, s2_7, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 0u, s3_0, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 1u, s3_1, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 2u, s3_2, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 3u, s3_3, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 4u, s3_4, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 5u, s3_5, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 6u, s3_6, bias_base);
+      store_col(c_base, m0 + 12u, n0 + 7u, s3_7, bias_base);
+      store_col(c_base, m0 + 16u, n0 + 0u, s4_0, bias_base);
+      store_col(c_base, m0 + 16u, n0 + 1u, s4_1, bias_base);
+      store_col(c_base, m0 + 16u, n0 + 2u, s4_2, bias_base);
+      store_col(c_base, m0 + 16u, n0 + 3u, s4_3, bias_base);
+      store_col(c_base, m0 + 16u, n0 + 4u, s4_4, bias_base);
+      store_col(c_base, m0 + 16u, n0 + 5u, s4_5, bias_base);
+      store_col(c_base, m0 + 16u, n0 + 6u, s4_6, bias_base);
+      store_col(c_base, m0 + 16u, n0 + 7u, s4_7, bias_base);
+      store_col(c_base, m0 + 20u, n0 + 0u, s5_0, bias_base);
+      store_col(c_base, m0 + 20u, n0 + 1u, s5_1, bias_base);
+      store_col(c_base, m0 + 20u, n0 + 2u, s5_2, bias_base);
+      store_col(c_base, m0 + 20u, n0 + 3u, s5_3, bias_base);
+      store_col(c_base, m0 + 20u, n0 + 4u, s5_4, bias_base);
+      store_col(c_base, m0 + 20u, n0 + 5u, s5_5, bias_base);
+      store_col(c_base, m0 + 20u, n0 + 6u, s5_6, bias_base);
+      store_col(c_base, m0 + 20u, n0 + 7u, s5_7, bias_base);
+      store_col(c_base, m0 + 24u, n0 + 0u, s6_0, bias_base);
+      store_col(c_base, m0 + 24u, n0 + 1u, s6_1, bias_base);
+      store_col(c_base, m0 + 24u, n0 + 2u, s6_2, bias_base);
+      store_col(c_base, m0 + 24u, n0 + 3u, s6_3, bias_base);
+      store_col(c_base, m0 + 24u, n0 + 4u, s6_4, bias_base);
+      store_col(c_base, m0 + 24u, n0 + 5u, s6_5, bias_base);
+      store_col(c_base, m0 + 24u, n0 + 6u, s6_6, bias_base);
+      store_col(c_base, m0 + 24u, n0 + 7u, s6_7, bias_base);
+      store_col(c_base, m0 + 28u, n0 + 0u, s7_0, bias_base);
+      store_col(c_base, m0 + 28u, n0 + 1u, s7_1, bias_base);
+      store_col(c_base, m0 + 28u, n0 + 2u, s7_2, bias_base);
+      store_col(c_base, m0 + 28u, n0 + 3u, s7_3, bias_base);
+      store_col(c_base, m0 + 28u, n0 + 4u, s7_4, bias_base);
+      store_col(c_base, m0 + 28u, n0 + 5u, s7_5, bias_base);
+      store_col(c_base, m0 + 28u, n0 + 6u, s7_6, bias_base);
+      store_col(c_base, m0 + 28u, n0 + 7u, s7_7, bias_base);
+    }
+  }
+}

@@ -149,6 +149,14 @@ pub enum ConvAlgorithm {
     /// multiply-adds; needs subgroups.
     #[serde(rename = "matmul8x8-sg")]
     Matmul8x8Sg,
+    /// `Matmul8x8Sg` with 16 output channels per invocation (entry `main_sg16`): two weight
+    /// gathers and 8 input gathers per 128 multiply-adds; needs subgroups.
+    #[serde(rename = "matmul16x8-sg")]
+    Matmul16x8Sg,
+    /// `Matmul8x8Sg` with 32 output channels per invocation (entry `main_sg32`): four weight
+    /// gathers and 8 input gathers per 256 multiply-adds; needs subgroups.
+    #[serde(rename = "matmul32x8-sg")]
+    Matmul32x8Sg,
     /// `Gemm8`'s tiles with K split over 2 slices of one workgroup (`conv2d_split.wgsl`),
     /// partial tiles added in workgroup memory: twice the invocations, for layers with few
     /// tiles and a long K on GPUs.
@@ -187,6 +195,8 @@ impl ConvAlgorithm {
             | Self::Gemm8K2
             | Self::Gemm8K4
             | Self::Gemm8K8 => Some(8),
+            Self::Matmul16x8Sg => Some(16),
+            Self::Matmul32x8Sg => Some(32),
             Self::Direct | Self::DirectRow | Self::Matmul => None,
         }
     }
@@ -195,7 +205,13 @@ impl ConvAlgorithm {
     pub fn is_matmul(self) -> bool {
         matches!(
             self,
-            Self::Matmul | Self::Matmul8 | Self::Matmul8x8 | Self::Matmul8Sg | Self::Matmul8x8Sg
+            Self::Matmul
+                | Self::Matmul8
+                | Self::Matmul8x8
+                | Self::Matmul8Sg
+                | Self::Matmul8x8Sg
+                | Self::Matmul16x8Sg
+                | Self::Matmul32x8Sg
         )
     }
 
@@ -203,7 +219,12 @@ impl ConvAlgorithm {
     pub fn needs_subgroups(self) -> bool {
         matches!(
             self,
-            Self::Gemm8Sg | Self::Gemm8Row8Sg | Self::Matmul8Sg | Self::Matmul8x8Sg
+            Self::Gemm8Sg
+                | Self::Gemm8Row8Sg
+                | Self::Matmul8Sg
+                | Self::Matmul8x8Sg
+                | Self::Matmul16x8Sg
+                | Self::Matmul32x8Sg
         )
     }
 
@@ -213,7 +234,7 @@ impl ConvAlgorithm {
             Self::Gemm8Sg => Self::Gemm8,
             Self::Gemm8Row8Sg => Self::Gemm8Row8,
             Self::Matmul8Sg => Self::Matmul8,
-            Self::Matmul8x8Sg => Self::Matmul8x8,
+            Self::Matmul8x8Sg | Self::Matmul16x8Sg | Self::Matmul32x8Sg => Self::Matmul8x8,
             a => a,
         }
     }
@@ -229,7 +250,9 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 19] = [
+        Self::Matmul32x8Sg,
+        Self::Matmul16x8Sg,
         Self::Matmul8x8Sg,
         Self::Matmul8Sg,
         Self::Matmul8,
@@ -265,6 +288,8 @@ impl ConvAlgorithm {
             Self::Matmul8Sg => "matmul8-sg",
             Self::Matmul8x8 => "matmul8x8",
             Self::Matmul8x8Sg => "matmul8x8-sg",
+            Self::Matmul16x8Sg => "matmul16x8-sg",
+            Self::Matmul32x8Sg => "matmul32x8-sg",
             Self::Gemm8Split => "gemm8-split",
             Self::Gemm8K2 => "gemm8-k2",
             Self::Gemm8K4 => "gemm8-k4",
@@ -417,8 +442,9 @@ impl ConvParams {
     /// a subgroup kernel only where the device has subgroups); else on GPUs the 8-channel
     /// tiles with K split as the launch needs ([`ConvAlgorithm::Gemm8Split`]) for pointwise
     /// layers and where a group has at least 4 output channels, the direct kernel with row runs
-    /// otherwise (depthwise); on CPU adapters the matmul with 8 x 8 tiles for pointwise layers (its
-    /// subgroup form where the device has subgroups), the implicit GEMM where a group has at
+    /// otherwise (depthwise); on CPU adapters the matmul with 8 x 8 tiles for pointwise layers
+    /// (with subgroups, the subgroup form with 32 or 16 channels per invocation where that
+    /// divides the outputs per group, else 8), the implicit GEMM where a group has at
     /// least 4 output channels (8-channel tiles where it has at least 8: with stride and
     /// dilation 1 along x the 8 x 8 row-reuse form, with subgroup weights where the device has
     /// subgroups and the window is wider than 1, without where the window is at least 5 wide;
@@ -434,6 +460,8 @@ impl ConvParams {
             // Every kernel runs a pointwise layer.
             Some(a) if self.is_pointwise() => a,
             None if self.is_pointwise() => match (target.cpu, sg) {
+                (true, true) if per_group % 32 == 0 => Matmul32x8Sg,
+                (true, true) if per_group % 16 == 0 => Matmul16x8Sg,
                 (true, true) => Matmul8x8Sg,
                 (true, false) => Matmul8x8,
                 (false, _) => Gemm8Split,
@@ -607,11 +635,24 @@ impl ConvParams {
                 wide: algorithm.tile_rows().is_some(),
                 x8: matches!(
                     algorithm,
-                    ConvAlgorithm::Matmul8x8 | ConvAlgorithm::Matmul8x8Sg
+                    ConvAlgorithm::Matmul8x8
+                        | ConvAlgorithm::Matmul8x8Sg
+                        | ConvAlgorithm::Matmul16x8Sg
+                        | ConvAlgorithm::Matmul32x8Sg
                 ),
+                rows: match algorithm {
+                    ConvAlgorithm::Matmul16x8Sg => 16,
+                    ConvAlgorithm::Matmul32x8Sg => 32,
+                    _ => 8,
+                },
                 subgroup,
                 row_width: target.subgroup_row(hw.div_ceil(
-                    if algorithm == ConvAlgorithm::Matmul8x8Sg {
+                    if matches!(
+                        algorithm,
+                        ConvAlgorithm::Matmul8x8Sg
+                            | ConvAlgorithm::Matmul16x8Sg
+                            | ConvAlgorithm::Matmul32x8Sg
+                    ) {
                         8
                     } else {
                         4

@@ -75,6 +75,7 @@ impl LinearParams {
             activation: self.activation,
             k_split: MatmulParams::split_for(out, n, self.in_features, 1, min_workgroups),
             x8: false,
+            rows: 8,
             subgroup: 0,
             row_width: 0,
             wide: false,

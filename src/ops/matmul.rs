@@ -67,6 +67,32 @@ pub static WIDE_SG8_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
+/// [`WIDE_SG8_KERNEL`] with 16 rows per invocation (entry `main_sg16`; A repacked to MP = M
+/// rounded up to 16).
+pub static WIDE_SG16_KERNEL: Kernel = Kernel {
+    name: "matmul8_sg16",
+    source: concat!(
+        include_str!("../../shaders/matmul8.wgsl"),
+        include_str!("../../shaders/subgroup_weights.wgsl"),
+        include_str!("../../shaders/matmul8_sg.wgsl")
+    ),
+    entry: "main_sg16",
+    inputs: &["vec4 x", "vec4 w", "b"],
+};
+
+/// [`WIDE_SG8_KERNEL`] with 32 rows per invocation (entry `main_sg32`; A repacked to MP = M
+/// rounded up to 32).
+pub static WIDE_SG32_KERNEL: Kernel = Kernel {
+    name: "matmul8_sg32",
+    source: concat!(
+        include_str!("../../shaders/matmul8.wgsl"),
+        include_str!("../../shaders/subgroup_weights.wgsl"),
+        include_str!("../../shaders/matmul8_sg.wgsl")
+    ),
+    entry: "main_sg32",
+    inputs: &["vec4 x", "vec4 w", "b"],
+};
+
 /// Output tile edge of one workgroup.
 const TILE: usize = 32;
 
@@ -97,6 +123,9 @@ pub struct MatmulParams {
     /// With `wide`: 8 columns per invocation instead of 4 (`main_x8`, or `main_sg8` with
     /// `subgroup`).
     pub x8: bool,
+    /// With `x8` and `subgroup`: rows of A per invocation, 8, 16 (`main_sg16`) or 32
+    /// (`main_sg32`; A repacked to MP = M rounded up to the rows); 8 otherwise.
+    pub rows: usize,
     /// With `wide`: the subgroup size (4 or at least 8) the subgroup kernel may count on
     /// (`matmul8_sg.wgsl`), or 0 for the kernel without subgroups.
     pub subgroup: u32,
@@ -163,6 +192,12 @@ impl MatmulParams {
         w: usize,
         b: usize,
     ) -> Result<Dispatch> {
+        if ![8, 16, 32].contains(&self.rows) {
+            return Err(invalid(
+                label,
+                format!("rows {} is not 8, 16 or 32", self.rows),
+            ));
+        }
         if ![1, 2, 4].contains(&self.k_split) {
             return Err(invalid(
                 label,
@@ -192,12 +227,14 @@ impl MatmulParams {
         };
         if self.wide && self.subgroup > 0 {
             let cols = if self.x8 { 8 } else { 4 };
+            let rows = if self.x8 { self.rows } else { 8 };
             return Ok(Dispatch {
                 label: label.to_string(),
-                kernel: if self.x8 {
-                    &WIDE_SG8_KERNEL
-                } else {
-                    &WIDE_SG_KERNEL
+                kernel: match (self.x8, rows) {
+                    (true, 32) => &WIDE_SG32_KERNEL,
+                    (true, 16) => &WIDE_SG16_KERNEL,
+                    (true, _) => &WIDE_SG8_KERNEL,
+                    _ => &WIDE_SG_KERNEL,
                 },
                 constants: vec![
                     ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
@@ -212,7 +249,7 @@ impl MatmulParams {
                     )?,
                     u(
                         "row tiles",
-                        self.m.div_ceil(8).div_ceil(64 / self.row_width as usize),
+                        self.m.div_ceil(rows).div_ceil(64 / self.row_width as usize),
                     )?,
                     u("batches x groups", self.batches * self.groups)?,
                 ],
