@@ -823,7 +823,7 @@ fn tune(
             None => complete = false,
         }
     }
-    println!("times in ms (best of the runs; a kernel 3x slower than the best on its first run is not run again); * from the cache");
+    println!("times in ms (best of the runs; a kernel 3x slower than the best on its first run after the warm-up is not run again); * from the cache");
     if complete && chosen_ms > 0.0 {
         println!(
             "convolutions: {chosen_ms:.3} ms tuned, {rule_ms:.3} ms with the default rule's kernels ({:.2}x)",

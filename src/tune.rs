@@ -17,8 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Timed runs per candidate after its first.
 const RUNS: usize = 5;
-/// A candidate whose first run is slower than this multiple of the best so far is not run
-/// again (the direct kernel on a large layer would otherwise cost seconds on a CPU adapter).
+/// A candidate whose first run after the warm-up is slower than this multiple of the best so far
+/// is not run again (the direct kernel on a large layer would otherwise cost seconds on a CPU
+/// adapter).
 const GIVE_UP: f64 = 3.0;
 /// The cache file format.
 const VERSION: u32 = 1;
@@ -319,8 +320,8 @@ pub async fn tune_async(
 /// Times one kernel on one layer shape, on [`noise`] for weights and bias and its positive part
 /// for the input (as after a ReLU): times depend on the data (an H200 ran NIN's conv2a at batch
 /// 32 in 0.69 ms on zeros, 1.15 ms inside the model, 2.0 ms on dense noise), and a kernel is
-/// chosen for the data models see. The best of [`RUNS`] runs after a first one, or the first alone where it is
-/// already [`GIVE_UP`] times slower than `best`. `None` where the device refuses the dispatch.
+/// chosen for the data models see. The best of [`RUNS`] runs after a warm-up, or the first of
+/// them alone where it is already [`GIVE_UP`] times slower than `best`. `None` where the device refuses the dispatch.
 async fn time_candidate(
     gpu: &Gpu,
     precision: Precision,
@@ -378,11 +379,13 @@ async fn time_candidate(
             Ok(None) | Err(_) => return Ok((None, 0)),
         };
         times.push(ms);
-        if run == 0 && best.is_some_and(|b| ms > GIVE_UP * b) {
+        // Judged on the first run after the warm-up, which can carry one-time costs (some
+        // drivers compile a pipeline at its first dispatch).
+        if run == 1 && best.is_some_and(|b| ms > GIVE_UP * b) {
             break;
         }
     }
-    // The first run is a warm-up unless it was the only one.
+    // The first run is a warm-up.
     let timed = if times.len() > 1 {
         &times[1..]
     } else {

@@ -460,8 +460,8 @@ impl ConvParams {
             // Every kernel runs a pointwise layer.
             Some(a) if self.is_pointwise() => a,
             None if self.is_pointwise() => match (target.cpu, sg) {
-                (true, true) if per_group % 32 == 0 => Matmul32x8Sg,
-                (true, true) if per_group % 16 == 0 => Matmul16x8Sg,
+                (true, true) if per_group.is_multiple_of(32) => Matmul32x8Sg,
+                (true, true) if per_group.is_multiple_of(16) => Matmul16x8Sg,
                 (true, true) => Matmul8x8Sg,
                 (true, false) => Matmul8x8,
                 (false, _) => Gemm8Split,
