@@ -182,18 +182,56 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         wk += wci;
       }
     }
+    // The tile's 8 biases: one load per lane and broadcasts, like the weights.
+    let bias = tile_bias(g * p.m + tm * 8u, lane);
     if (tm_own < p.tiles_m && tn_own < tiles_n) {
-      let m0 = tm * 8u;
-      let q = (b * p.ho + oy) * p.wo + ox0;
-      let left = p.wo - ox0;
-      store_pixel(q, g, m0, lo0); store_pixel(q, g, m0 + 4u, hi0);
-      if (left > 1u) { store_pixel(q + 1u, g, m0, lo1); store_pixel(q + 1u, g, m0 + 4u, hi1); }
-      if (left > 2u) { store_pixel(q + 2u, g, m0, lo2); store_pixel(q + 2u, g, m0 + 4u, hi2); }
-      if (left > 3u) { store_pixel(q + 3u, g, m0, lo3); store_pixel(q + 3u, g, m0 + 4u, hi3); }
-      if (left > 4u) { store_pixel(q + 4u, g, m0, lo4); store_pixel(q + 4u, g, m0 + 4u, hi4); }
-      if (left > 5u) { store_pixel(q + 5u, g, m0, lo5); store_pixel(q + 5u, g, m0 + 4u, hi5); }
-      if (left > 6u) { store_pixel(q + 6u, g, m0, lo6); store_pixel(q + 6u, g, m0 + 4u, hi6); }
-      if (left > 7u) { store_pixel(q + 7u, g, m0, lo7); store_pixel(q + 7u, g, m0 + 4u, hi7); }
+      let hw_out = p.ho * p.wo;
+      let out = b * p.c_out * hw_out + oy * p.wo + ox0;
+      let n_px = min(p.wo - ox0, 8u);
+      store_run(out, g, tm * 8u, n_px, hw_out, bias.lo, lo0, lo1, lo2, lo3, lo4, lo5, lo6, lo7);
+      store_run(out, g, tm * 8u + 4u, n_px, hw_out, bias.hi, hi0, hi1, hi2, hi3, hi4, hi5, hi6,
+                hi7);
+    }
+  }
+}
+
+// The biases of channels co .. co + 7 (those past C_out read the last), loaded once per
+// subgroup and broadcast; from uniform control flow only.
+fn tile_bias(co: u32, lane: u32) -> TileWeights {
+  var t: TileWeights;
+  if (SUBGROUP >= 8u) {
+    let own = f32(load_b(min(co + (lane & 7u), p.c_out - 1u)));
+    t.lo = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
+                     subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
+    t.hi = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
+                     subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
+  } else {
+    let lo = f32(load_b(min(co + (lane & 3u), p.c_out - 1u)));
+    let hi = f32(load_b(min(co + 4u + (lane & 3u), p.c_out - 1u)));
+    t.lo = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
+                     subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
+    t.hi = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
+                     subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
+  }
+  return t;
+}
+
+// Stores channels m0 .. m0 + 3 of group g (those below its M) of the first n_px of 8 pixels of
+// a row run starting at output offset `out` (channel 0), with the biases and the activation.
+fn store_run(out: u32, g: u32, m0: u32, n_px: u32, hw_out: u32, bias: vec4<f32>, a0: vec4<f32>,
+             a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>,
+             a6: vec4<f32>, a7: vec4<f32>) {
+  for (var i = 0u; i < 4u; i++) {
+    if (m0 + i < p.m) {
+      let o = out + (g * p.m + m0 + i) * hw_out;
+      store_y(o, activate(a0[i] + bias[i], p.act));
+      if (n_px > 1u) { store_y(o + 1u, activate(a1[i] + bias[i], p.act)); }
+      if (n_px > 2u) { store_y(o + 2u, activate(a2[i] + bias[i], p.act)); }
+      if (n_px > 3u) { store_y(o + 3u, activate(a3[i] + bias[i], p.act)); }
+      if (n_px > 4u) { store_y(o + 4u, activate(a4[i] + bias[i], p.act)); }
+      if (n_px > 5u) { store_y(o + 5u, activate(a5[i] + bias[i], p.act)); }
+      if (n_px > 6u) { store_y(o + 6u, activate(a6[i] + bias[i], p.act)); }
+      if (n_px > 7u) { store_y(o + 7u, activate(a7[i] + bias[i], p.act)); }
     }
   }
 }

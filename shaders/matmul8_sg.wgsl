@@ -14,6 +14,37 @@
 // y = ceil(ceil(M / 8) / (64 / WX)), z = batches * groups.
 override WX: u32 = 64u;
 
+// The biases of rows m0 .. m0 + 7 of a group whose biases start at bias_base (rows past M read
+// the last), loaded once per subgroup and broadcast; from uniform control flow only.
+fn rows_bias(bias_base: u32, m0: u32, lane: u32) -> TileWeights {
+  var t: TileWeights;
+  if (SUBGROUP >= 8u) {
+    let own = f32(load_b(bias_base + min(m0 + (lane & 7u), p.m - 1u)));
+    t.lo = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
+                     subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
+    t.hi = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
+                     subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
+  } else {
+    let lo = f32(load_b(bias_base + min(m0 + (lane & 3u), p.m - 1u)));
+    let hi = f32(load_b(bias_base + min(m0 + 4u + (lane & 3u), p.m - 1u)));
+    t.lo = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
+                     subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
+    t.hi = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
+                     subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
+  }
+  return t;
+}
+
+// store_col with the 4 rows' biases given.
+fn store_colb(c_base: u32, m0: u32, n: u32, acc: vec4<f32>, bias: vec4<f32>) {
+  if (n >= p.n) { return; }
+  for (var i = 0u; i < 4u; i++) {
+    if (m0 + i < p.m) {
+      store_y(c_base + (m0 + i) * p.sc_m + n * p.sc_n, activate(acc[i] + bias[i], p.act));
+    }
+  }
+}
+
 @compute @workgroup_size(64)
 fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32,
@@ -173,26 +204,28 @@ fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       hi6 += c * x1.z;
       hi7 += c * x1.w;
     }
+    let bt = rows_bias(bias_base, m0, lane);
     if (own_tile) {
-      store_col(c_base, m0, n0 + 0u, lo0, bias_base);
-      store_col(c_base, m0, n0 + 1u, lo1, bias_base);
-      store_col(c_base, m0, n0 + 2u, lo2, bias_base);
-      store_col(c_base, m0, n0 + 3u, lo3, bias_base);
-      store_col(c_base, m0, n0 + 4u, lo4, bias_base);
-      store_col(c_base, m0, n0 + 5u, lo5, bias_base);
-      store_col(c_base, m0, n0 + 6u, lo6, bias_base);
-      store_col(c_base, m0, n0 + 7u, lo7, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 0u, hi0, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 1u, hi1, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 2u, hi2, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 3u, hi3, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 4u, hi4, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 5u, hi5, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 6u, hi6, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 7u, hi7, bias_base);
+      store_colb(c_base, m0, n0 + 0u, lo0, bt.lo);
+      store_colb(c_base, m0, n0 + 1u, lo1, bt.lo);
+      store_colb(c_base, m0, n0 + 2u, lo2, bt.lo);
+      store_colb(c_base, m0, n0 + 3u, lo3, bt.lo);
+      store_colb(c_base, m0, n0 + 4u, lo4, bt.lo);
+      store_colb(c_base, m0, n0 + 5u, lo5, bt.lo);
+      store_colb(c_base, m0, n0 + 6u, lo6, bt.lo);
+      store_colb(c_base, m0, n0 + 7u, lo7, bt.lo);
+      store_colb(c_base, m0 + 4u, n0 + 0u, hi0, bt.hi);
+      store_colb(c_base, m0 + 4u, n0 + 1u, hi1, bt.hi);
+      store_colb(c_base, m0 + 4u, n0 + 2u, hi2, bt.hi);
+      store_colb(c_base, m0 + 4u, n0 + 3u, hi3, bt.hi);
+      store_colb(c_base, m0 + 4u, n0 + 4u, hi4, bt.hi);
+      store_colb(c_base, m0 + 4u, n0 + 5u, hi5, bt.hi);
+      store_colb(c_base, m0 + 4u, n0 + 6u, hi6, bt.hi);
+      store_colb(c_base, m0 + 4u, n0 + 7u, hi7, bt.hi);
     }
   }
 }
+
 
 // main_sg16, main_sg32: main_sg8 with 16 or 32 rows per invocation (two or four 8-row tiles of A,
 // each loaded once per subgroup and broadcast): per k, 2 or 4 weight gathers and the same 8 input
@@ -262,39 +295,41 @@ fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
       s3_0 += t1.hi * x0.x; s3_1 += t1.hi * x0.y; s3_2 += t1.hi * x0.z; s3_3 += t1.hi * x0.w;
       s3_4 += t1.hi * x1.x; s3_5 += t1.hi * x1.y; s3_6 += t1.hi * x1.z; s3_7 += t1.hi * x1.w;
     }
+    let bt0 = rows_bias(bias_base, m0 + 0u, lane);
+    let bt1 = rows_bias(bias_base, m0 + 8u, lane);
     if (own_tile) {
-      store_col(c_base, m0 + 0u, n0 + 0u, s0_0, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 1u, s0_1, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 2u, s0_2, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 3u, s0_3, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 4u, s0_4, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 5u, s0_5, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 6u, s0_6, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 7u, s0_7, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 0u, s1_0, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 1u, s1_1, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 2u, s1_2, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 3u, s1_3, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 4u, s1_4, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 5u, s1_5, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 6u, s1_6, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 7u, s1_7, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 0u, s2_0, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 1u, s2_1, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 2u, s2_2, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 3u, s2_3, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 4u, s2_4, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 5u, s2_5, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 6u, s2_6, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 7u, s2_7, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 0u, s3_0, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 1u, s3_1, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 2u, s3_2, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 3u, s3_3, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 4u, s3_4, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 5u, s3_5, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 6u, s3_6, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 7u, s3_7, bias_base);
+      store_colb(c_base, m0 + 0u, n0 + 0u, s0_0, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 1u, s0_1, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 2u, s0_2, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 3u, s0_3, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 4u, s0_4, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 5u, s0_5, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 6u, s0_6, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 7u, s0_7, bt0.lo);
+      store_colb(c_base, m0 + 4u, n0 + 0u, s1_0, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 1u, s1_1, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 2u, s1_2, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 3u, s1_3, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 4u, s1_4, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 5u, s1_5, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 6u, s1_6, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 7u, s1_7, bt0.hi);
+      store_colb(c_base, m0 + 8u, n0 + 0u, s2_0, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 1u, s2_1, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 2u, s2_2, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 3u, s2_3, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 4u, s2_4, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 5u, s2_5, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 6u, s2_6, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 7u, s2_7, bt1.lo);
+      store_colb(c_base, m0 + 12u, n0 + 0u, s3_0, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 1u, s3_1, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 2u, s3_2, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 3u, s3_3, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 4u, s3_4, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 5u, s3_5, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 6u, s3_6, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 7u, s3_7, bt1.hi);
     }
   }
 }
@@ -380,71 +415,75 @@ fn main_sg32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
       s7_0 += t3.hi * x0.x; s7_1 += t3.hi * x0.y; s7_2 += t3.hi * x0.z; s7_3 += t3.hi * x0.w;
       s7_4 += t3.hi * x1.x; s7_5 += t3.hi * x1.y; s7_6 += t3.hi * x1.z; s7_7 += t3.hi * x1.w;
     }
+    let bt0 = rows_bias(bias_base, m0 + 0u, lane);
+    let bt1 = rows_bias(bias_base, m0 + 8u, lane);
+    let bt2 = rows_bias(bias_base, m0 + 16u, lane);
+    let bt3 = rows_bias(bias_base, m0 + 24u, lane);
     if (own_tile) {
-      store_col(c_base, m0 + 0u, n0 + 0u, s0_0, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 1u, s0_1, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 2u, s0_2, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 3u, s0_3, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 4u, s0_4, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 5u, s0_5, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 6u, s0_6, bias_base);
-      store_col(c_base, m0 + 0u, n0 + 7u, s0_7, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 0u, s1_0, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 1u, s1_1, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 2u, s1_2, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 3u, s1_3, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 4u, s1_4, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 5u, s1_5, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 6u, s1_6, bias_base);
-      store_col(c_base, m0 + 4u, n0 + 7u, s1_7, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 0u, s2_0, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 1u, s2_1, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 2u, s2_2, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 3u, s2_3, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 4u, s2_4, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 5u, s2_5, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 6u, s2_6, bias_base);
-      store_col(c_base, m0 + 8u, n0 + 7u, s2_7, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 0u, s3_0, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 1u, s3_1, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 2u, s3_2, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 3u, s3_3, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 4u, s3_4, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 5u, s3_5, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 6u, s3_6, bias_base);
-      store_col(c_base, m0 + 12u, n0 + 7u, s3_7, bias_base);
-      store_col(c_base, m0 + 16u, n0 + 0u, s4_0, bias_base);
-      store_col(c_base, m0 + 16u, n0 + 1u, s4_1, bias_base);
-      store_col(c_base, m0 + 16u, n0 + 2u, s4_2, bias_base);
-      store_col(c_base, m0 + 16u, n0 + 3u, s4_3, bias_base);
-      store_col(c_base, m0 + 16u, n0 + 4u, s4_4, bias_base);
-      store_col(c_base, m0 + 16u, n0 + 5u, s4_5, bias_base);
-      store_col(c_base, m0 + 16u, n0 + 6u, s4_6, bias_base);
-      store_col(c_base, m0 + 16u, n0 + 7u, s4_7, bias_base);
-      store_col(c_base, m0 + 20u, n0 + 0u, s5_0, bias_base);
-      store_col(c_base, m0 + 20u, n0 + 1u, s5_1, bias_base);
-      store_col(c_base, m0 + 20u, n0 + 2u, s5_2, bias_base);
-      store_col(c_base, m0 + 20u, n0 + 3u, s5_3, bias_base);
-      store_col(c_base, m0 + 20u, n0 + 4u, s5_4, bias_base);
-      store_col(c_base, m0 + 20u, n0 + 5u, s5_5, bias_base);
-      store_col(c_base, m0 + 20u, n0 + 6u, s5_6, bias_base);
-      store_col(c_base, m0 + 20u, n0 + 7u, s5_7, bias_base);
-      store_col(c_base, m0 + 24u, n0 + 0u, s6_0, bias_base);
-      store_col(c_base, m0 + 24u, n0 + 1u, s6_1, bias_base);
-      store_col(c_base, m0 + 24u, n0 + 2u, s6_2, bias_base);
-      store_col(c_base, m0 + 24u, n0 + 3u, s6_3, bias_base);
-      store_col(c_base, m0 + 24u, n0 + 4u, s6_4, bias_base);
-      store_col(c_base, m0 + 24u, n0 + 5u, s6_5, bias_base);
-      store_col(c_base, m0 + 24u, n0 + 6u, s6_6, bias_base);
-      store_col(c_base, m0 + 24u, n0 + 7u, s6_7, bias_base);
-      store_col(c_base, m0 + 28u, n0 + 0u, s7_0, bias_base);
-      store_col(c_base, m0 + 28u, n0 + 1u, s7_1, bias_base);
-      store_col(c_base, m0 + 28u, n0 + 2u, s7_2, bias_base);
-      store_col(c_base, m0 + 28u, n0 + 3u, s7_3, bias_base);
-      store_col(c_base, m0 + 28u, n0 + 4u, s7_4, bias_base);
-      store_col(c_base, m0 + 28u, n0 + 5u, s7_5, bias_base);
-      store_col(c_base, m0 + 28u, n0 + 6u, s7_6, bias_base);
-      store_col(c_base, m0 + 28u, n0 + 7u, s7_7, bias_base);
+      store_colb(c_base, m0 + 0u, n0 + 0u, s0_0, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 1u, s0_1, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 2u, s0_2, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 3u, s0_3, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 4u, s0_4, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 5u, s0_5, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 6u, s0_6, bt0.lo);
+      store_colb(c_base, m0 + 0u, n0 + 7u, s0_7, bt0.lo);
+      store_colb(c_base, m0 + 4u, n0 + 0u, s1_0, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 1u, s1_1, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 2u, s1_2, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 3u, s1_3, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 4u, s1_4, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 5u, s1_5, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 6u, s1_6, bt0.hi);
+      store_colb(c_base, m0 + 4u, n0 + 7u, s1_7, bt0.hi);
+      store_colb(c_base, m0 + 8u, n0 + 0u, s2_0, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 1u, s2_1, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 2u, s2_2, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 3u, s2_3, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 4u, s2_4, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 5u, s2_5, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 6u, s2_6, bt1.lo);
+      store_colb(c_base, m0 + 8u, n0 + 7u, s2_7, bt1.lo);
+      store_colb(c_base, m0 + 12u, n0 + 0u, s3_0, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 1u, s3_1, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 2u, s3_2, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 3u, s3_3, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 4u, s3_4, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 5u, s3_5, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 6u, s3_6, bt1.hi);
+      store_colb(c_base, m0 + 12u, n0 + 7u, s3_7, bt1.hi);
+      store_colb(c_base, m0 + 16u, n0 + 0u, s4_0, bt2.lo);
+      store_colb(c_base, m0 + 16u, n0 + 1u, s4_1, bt2.lo);
+      store_colb(c_base, m0 + 16u, n0 + 2u, s4_2, bt2.lo);
+      store_colb(c_base, m0 + 16u, n0 + 3u, s4_3, bt2.lo);
+      store_colb(c_base, m0 + 16u, n0 + 4u, s4_4, bt2.lo);
+      store_colb(c_base, m0 + 16u, n0 + 5u, s4_5, bt2.lo);
+      store_colb(c_base, m0 + 16u, n0 + 6u, s4_6, bt2.lo);
+      store_colb(c_base, m0 + 16u, n0 + 7u, s4_7, bt2.lo);
+      store_colb(c_base, m0 + 20u, n0 + 0u, s5_0, bt2.hi);
+      store_colb(c_base, m0 + 20u, n0 + 1u, s5_1, bt2.hi);
+      store_colb(c_base, m0 + 20u, n0 + 2u, s5_2, bt2.hi);
+      store_colb(c_base, m0 + 20u, n0 + 3u, s5_3, bt2.hi);
+      store_colb(c_base, m0 + 20u, n0 + 4u, s5_4, bt2.hi);
+      store_colb(c_base, m0 + 20u, n0 + 5u, s5_5, bt2.hi);
+      store_colb(c_base, m0 + 20u, n0 + 6u, s5_6, bt2.hi);
+      store_colb(c_base, m0 + 20u, n0 + 7u, s5_7, bt2.hi);
+      store_colb(c_base, m0 + 24u, n0 + 0u, s6_0, bt3.lo);
+      store_colb(c_base, m0 + 24u, n0 + 1u, s6_1, bt3.lo);
+      store_colb(c_base, m0 + 24u, n0 + 2u, s6_2, bt3.lo);
+      store_colb(c_base, m0 + 24u, n0 + 3u, s6_3, bt3.lo);
+      store_colb(c_base, m0 + 24u, n0 + 4u, s6_4, bt3.lo);
+      store_colb(c_base, m0 + 24u, n0 + 5u, s6_5, bt3.lo);
+      store_colb(c_base, m0 + 24u, n0 + 6u, s6_6, bt3.lo);
+      store_colb(c_base, m0 + 24u, n0 + 7u, s6_7, bt3.lo);
+      store_colb(c_base, m0 + 28u, n0 + 0u, s7_0, bt3.hi);
+      store_colb(c_base, m0 + 28u, n0 + 1u, s7_1, bt3.hi);
+      store_colb(c_base, m0 + 28u, n0 + 2u, s7_2, bt3.hi);
+      store_colb(c_base, m0 + 28u, n0 + 3u, s7_3, bt3.hi);
+      store_colb(c_base, m0 + 28u, n0 + 4u, s7_4, bt3.hi);
+      store_colb(c_base, m0 + 28u, n0 + 5u, s7_5, bt3.hi);
+      store_colb(c_base, m0 + 28u, n0 + 6u, s7_6, bt3.hi);
+      store_colb(c_base, m0 + 28u, n0 + 7u, s7_7, bt3.hi);
     }
   }
 }
