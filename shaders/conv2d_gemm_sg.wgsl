@@ -198,22 +198,11 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
 // The biases of channels co .. co + 7 (those past C_out read the last), loaded once per
 // subgroup and broadcast; from uniform control flow only.
 fn tile_bias(co: u32, lane: u32) -> TileWeights {
-  var t: TileWeights;
-  if (SUBGROUP >= 8u) {
-    let own = f32(load_b(min(co + (lane & 7u), p.c_out - 1u)));
-    t.lo = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
-                     subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
-    t.hi = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
-                     subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
-  } else {
-    let lo = f32(load_b(min(co + (lane & 3u), p.c_out - 1u)));
-    let hi = f32(load_b(min(co + 4u + (lane & 3u), p.c_out - 1u)));
-    t.lo = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
-                     subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
-    t.hi = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
-                     subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
-  }
-  return t;
+  let o = tile_lane(lane);
+  let x = f32(load_b(min(co + o.x, p.c_out - 1u)));
+  var y = x;
+  if (SUBGROUP < 8u) { y = f32(load_b(min(co + o.y, p.c_out - 1u))); }
+  return share_tile(x, y);
 }
 
 // Stores channels m0 .. m0 + 3 of group g (those below its M) of the first n_px of 8 pixels of

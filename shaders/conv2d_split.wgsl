@@ -10,49 +10,16 @@
 // Tiles past the last compute the last and store nothing (every slice reaches the barrier);
 // pixels past N read the last pixel's window and are not stored; channels past M read the
 // zero padding of the repacked weights and are not stored.
-// Bindings: 0 Params (uniform, conv2d_gemm.wgsl's), 1 y [N, C_out, H_out, W_out],
+// Appended to conv2d_gemm.wgsl, whose Params, window() and store_pixel() it uses.
+// Bindings: 0 Params (uniform), 1 y [N, C_out, H_out, W_out],
 //           2 x [N, C_in, H, W], 3 w [groups, K, MP] read as 4-vectors (MP = M rounded up to
 //           8, zero-filled), 4 b [C_out].
 // Overrides: KS (2, 4 or 8).
 // Grid: ceil(tiles / (64 / KS)) workgroups over x and y, z = groups.
-struct Params {
-  batch: u32, c_in: u32, h: u32, w: u32,
-  c_out: u32, ho: u32, wo: u32, groups: u32, kh: u32,
-  kw: u32, sh: u32, sw: u32, dh: u32,
-  dw: u32, pt: u32, pl: u32, act: u32,
-  m: u32, mp: u32, k: u32, n: u32,
-  tiles_m: u32, tiles: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-
 override KS: u32 = 4u;
 
 // Partial 8 x 4 tiles of slices 1 .. KS-1, 8 vectors each (at most 8 tiles x 7 slices).
 var<workgroup> part: array<vec4<f32>, 448>;
-
-// Where output pixel q's window starts: x = input offset of (batch, first channel of the group),
-// y = top row, z = left column (negative inside the padding).
-fn window_of(q: u32, g: u32) -> vec3<i32> {
-  let hw_out = p.ho * p.wo;
-  let b = q / hw_out;
-  let r = q % hw_out;
-  return vec3<i32>(i32((b * p.c_in + g * (p.c_in / p.groups)) * p.h * p.w),
-                   i32((r / p.wo) * p.sh) - i32(p.pt), i32((r % p.wo) * p.sw) - i32(p.pl));
-}
-
-// Stores output pixel q of channels m0 .. m0 + 3 of group g.
-fn store_px(q: u32, g: u32, m0: u32, acc: vec4<f32>) {
-  if (q >= p.n) { return; }
-  let hw_out = p.ho * p.wo;
-  let base = (q / hw_out) * p.c_out * hw_out + q % hw_out;
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + i;
-    if (m < p.m) {
-      let co = g * p.m + m;
-      store_y(base + co * hw_out, activate(acc[i] + f32(load_b(co)), p.act));
-    }
-  }
-}
 
 @compute @workgroup_size(64)
 fn main_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -72,10 +39,10 @@ fn main_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let ci1 = min(ci0 + cc, cin_g);
   let hw = p.h * p.w;
   let last = p.n - 1u;
-  let w0 = window_of(min(tn * 4u, last), g);
-  let w1 = window_of(min(tn * 4u + 1u, last), g);
-  let w2 = window_of(min(tn * 4u + 2u, last), g);
-  let w3 = window_of(min(tn * 4u + 3u, last), g);
+  let w0 = window(min(tn * 4u, last), g, cin_g);
+  let w1 = window(min(tn * 4u + 1u, last), g, cin_g);
+  let w2 = window(min(tn * 4u + 2u, last), g, cin_g);
+  let w3 = window(min(tn * 4u + 3u, last), g, cin_g);
   var lo0 = vec4<f32>(0.0); var hi0 = vec4<f32>(0.0);
   var lo1 = vec4<f32>(0.0); var hi1 = vec4<f32>(0.0);
   var lo2 = vec4<f32>(0.0); var hi2 = vec4<f32>(0.0);
@@ -130,12 +97,12 @@ fn main_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     hi0 += part[o + 4u]; hi1 += part[o + 5u]; hi2 += part[o + 6u]; hi3 += part[o + 7u];
   }
   let m0 = tm * 8u;
-  store_px(tn * 4u, g, m0, lo0);
-  store_px(tn * 4u + 1u, g, m0, lo1);
-  store_px(tn * 4u + 2u, g, m0, lo2);
-  store_px(tn * 4u + 3u, g, m0, lo3);
-  store_px(tn * 4u, g, m0 + 4u, hi0);
-  store_px(tn * 4u + 1u, g, m0 + 4u, hi1);
-  store_px(tn * 4u + 2u, g, m0 + 4u, hi2);
-  store_px(tn * 4u + 3u, g, m0 + 4u, hi3);
+  store_pixel(tn * 4u, g, m0, lo0);
+  store_pixel(tn * 4u + 1u, g, m0, lo1);
+  store_pixel(tn * 4u + 2u, g, m0, lo2);
+  store_pixel(tn * 4u + 3u, g, m0, lo3);
+  store_pixel(tn * 4u, g, m0 + 4u, hi0);
+  store_pixel(tn * 4u + 1u, g, m0 + 4u, hi1);
+  store_pixel(tn * 4u + 2u, g, m0 + 4u, hi2);
+  store_pixel(tn * 4u + 3u, g, m0 + 4u, hi3);
 }

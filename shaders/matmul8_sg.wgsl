@@ -17,22 +17,11 @@ override WX: u32 = 64u;
 // The biases of rows m0 .. m0 + 7 of a group whose biases start at bias_base (rows past M read
 // the last), loaded once per subgroup and broadcast; from uniform control flow only.
 fn rows_bias(bias_base: u32, m0: u32, lane: u32) -> TileWeights {
-  var t: TileWeights;
-  if (SUBGROUP >= 8u) {
-    let own = f32(load_b(bias_base + min(m0 + (lane & 7u), p.m - 1u)));
-    t.lo = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
-                     subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
-    t.hi = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
-                     subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
-  } else {
-    let lo = f32(load_b(bias_base + min(m0 + (lane & 3u), p.m - 1u)));
-    let hi = f32(load_b(bias_base + min(m0 + 4u + (lane & 3u), p.m - 1u)));
-    t.lo = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
-                     subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
-    t.hi = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
-                     subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
-  }
-  return t;
+  let o = tile_lane(lane);
+  let x = f32(load_b(bias_base + min(m0 + o.x, p.m - 1u)));
+  var y = x;
+  if (SUBGROUP < 8u) { y = f32(load_b(bias_base + min(m0 + o.y, p.m - 1u))); }
+  return share_tile(x, y);
 }
 
 // store_col with the 4 rows' biases given.

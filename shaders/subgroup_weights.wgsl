@@ -1,33 +1,49 @@
 
-// subgroup_weights: what the subgroup kernels share (conv2d_gemm_sg.wgsl, matmul8_sg.wgsl; put
-// between the base kernel and them). Override SUBGROUP: the adapter's smallest subgroup size,
+// subgroup_weights: what the subgroup kernels (conv2d_gemm_sg.wgsl, matmul8_sg.wgsl) share:
+// tiles of weights or biases loaded once per subgroup and broadcast. Put between the base
+// kernel and them. Override SUBGROUP: the adapter's smallest subgroup size,
 // 4 or >= 8.
 override SUBGROUP: u32 = 8u;
 
-// The 8 weights of a tile at element offset `i` (channels i .. i + 7 of the repacked weight),
-// loaded once per subgroup and broadcast to every lane: lane r loads weight r (with 4-lane
-// subgroups, weights r and r + 4). Call it from uniform control flow only, every lane of the
-// subgroup active, all with the same `i`.
+// A tile's 8 values (weights or biases), shared by every lane of a subgroup.
 struct TileWeights {
   lo: vec4<f32>,
   hi: vec4<f32>,
 }
 
-fn tile_weights(i: u32, lane: u32) -> TileWeights {
+// A tile's 8 values shared by broadcast, from each lane's own: with subgroups of 8 or more,
+// lane r holds value r in `x` (`y` unused); with 4-lane subgroups, values r and r + 4 in `x`
+// and `y`. Loaders compute their lane's offsets with tile_lane(). From uniform control flow
+// only, every lane of the subgroup active.
+fn share_tile(x: f32, y: f32) -> TileWeights {
   var t: TileWeights;
+  t.lo = vec4<f32>(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u),
+                   subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u));
   if (SUBGROUP >= 8u) {
-    let own = f32(load_w(i + (lane & 7u)));
-    t.lo = vec4<f32>(subgroupBroadcast(own, 0u), subgroupBroadcast(own, 1u),
-                     subgroupBroadcast(own, 2u), subgroupBroadcast(own, 3u));
-    t.hi = vec4<f32>(subgroupBroadcast(own, 4u), subgroupBroadcast(own, 5u),
-                     subgroupBroadcast(own, 6u), subgroupBroadcast(own, 7u));
+    t.hi = vec4<f32>(subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u),
+                     subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u));
   } else {
-    let lo = f32(load_w(i + (lane & 3u)));
-    let hi = f32(load_w(i + 4u + (lane & 3u)));
-    t.lo = vec4<f32>(subgroupBroadcast(lo, 0u), subgroupBroadcast(lo, 1u),
-                     subgroupBroadcast(lo, 2u), subgroupBroadcast(lo, 3u));
-    t.hi = vec4<f32>(subgroupBroadcast(hi, 0u), subgroupBroadcast(hi, 1u),
-                     subgroupBroadcast(hi, 2u), subgroupBroadcast(hi, 3u));
+    t.hi = vec4<f32>(subgroupBroadcast(y, 0u), subgroupBroadcast(y, 1u),
+                     subgroupBroadcast(y, 2u), subgroupBroadcast(y, 3u));
   }
   return t;
+}
+
+// The offsets within a tile of 8 whose values lane `lane` loads for share_tile (.y only read
+// with 4-lane subgroups).
+fn tile_lane(lane: u32) -> vec2<u32> {
+  if (SUBGROUP >= 8u) { return vec2<u32>(lane & 7u, lane & 7u); }
+  return vec2<u32>(lane & 3u, 4u + (lane & 3u));
+}
+
+// The 8 weights of a tile at element offset `i` (channels i .. i + 7 of the repacked weight),
+// loaded once per subgroup and broadcast to every lane: lane r loads weight r (with 4-lane
+// subgroups, weights r and r + 4). Call it from uniform control flow only, every lane of the
+// subgroup active, all with the same `i`.
+fn tile_weights(i: u32, lane: u32) -> TileWeights {
+  let o = tile_lane(lane);
+  let x = f32(load_w(i + o.x));
+  var y = x;
+  if (SUBGROUP < 8u) { y = f32(load_w(i + o.y)); }
+  return share_tile(x, y);
 }

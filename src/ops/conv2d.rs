@@ -60,16 +60,20 @@ pub static GEMM8_ROW8_KERNEL: Kernel = Kernel {
     inputs: &["x", "vec4 w", "b"],
 };
 
+/// The implicit GEMM with its subgroup entry points appended (only devices with subgroups
+/// compile it).
+const GEMM_SG_SOURCE: &str = concat!(
+    include_str!("../../shaders/conv2d_gemm.wgsl"),
+    include_str!("../../shaders/subgroup_weights.wgsl"),
+    include_str!("../../shaders/conv2d_gemm_sg.wgsl")
+);
+
 /// [`GEMM8_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
 /// (`shaders/conv2d_gemm_sg.wgsl`, appended with subgroup_weights.wgsl to conv2d_gemm.wgsl: only devices with subgroups
 /// compile it).
 pub static GEMM8_SG_KERNEL: Kernel = Kernel {
     name: "conv2d_gemm8_sg",
-    source: concat!(
-        include_str!("../../shaders/conv2d_gemm.wgsl"),
-        include_str!("../../shaders/subgroup_weights.wgsl"),
-        include_str!("../../shaders/conv2d_gemm_sg.wgsl")
-    ),
+    source: GEMM_SG_SOURCE,
     entry: "main8_sg",
     inputs: &["x", "vec4 w", "b"],
 };
@@ -78,7 +82,10 @@ pub static GEMM8_SG_KERNEL: Kernel = Kernel {
 /// (`shaders/conv2d_split.wgsl`).
 pub static SPLIT_KERNEL: Kernel = Kernel {
     name: "conv2d_split",
-    source: include_str!("../../shaders/conv2d_split.wgsl"),
+    source: concat!(
+        include_str!("../../shaders/conv2d_gemm.wgsl"),
+        include_str!("../../shaders/conv2d_split.wgsl")
+    ),
     entry: "main_split",
     inputs: &["x", "vec4 w", "b"],
 };
@@ -87,11 +94,7 @@ pub static SPLIT_KERNEL: Kernel = Kernel {
 /// `main8_row8_sg` of `conv2d_gemm_sg.wgsl`).
 pub static GEMM8_ROW8_SG_KERNEL: Kernel = Kernel {
     name: "conv2d_gemm8_row8_sg",
-    source: concat!(
-        include_str!("../../shaders/conv2d_gemm.wgsl"),
-        include_str!("../../shaders/subgroup_weights.wgsl"),
-        include_str!("../../shaders/conv2d_gemm_sg.wgsl")
-    ),
+    source: GEMM_SG_SOURCE,
     entry: "main8_row8_sg",
     inputs: &["x", "vec4 w", "b"],
 };

@@ -41,16 +41,20 @@ pub static WIDE_X8_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
+/// The 8-row matmul with its subgroup entry points appended (only devices with subgroups
+/// compile it).
+const WIDE_SG_SOURCE: &str = concat!(
+    include_str!("../../shaders/matmul8.wgsl"),
+    include_str!("../../shaders/subgroup_weights.wgsl"),
+    include_str!("../../shaders/matmul8_sg.wgsl")
+);
+
 /// [`WIDE_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
 /// (`shaders/matmul8_sg.wgsl`, appended with subgroup_weights.wgsl to matmul8.wgsl: only devices with
 /// subgroups compile it).
 pub static WIDE_SG_KERNEL: Kernel = Kernel {
     name: "matmul8_sg",
-    source: concat!(
-        include_str!("../../shaders/matmul8.wgsl"),
-        include_str!("../../shaders/subgroup_weights.wgsl"),
-        include_str!("../../shaders/matmul8_sg.wgsl")
-    ),
+    source: WIDE_SG_SOURCE,
     entry: "main_sg",
     inputs: &["vec4 x", "vec4 w", "b"],
 };
@@ -58,11 +62,7 @@ pub static WIDE_SG_KERNEL: Kernel = Kernel {
 /// [`WIDE_SG_KERNEL`] with 8 columns per invocation (entry `main_sg8`).
 pub static WIDE_SG8_KERNEL: Kernel = Kernel {
     name: "matmul8_sg8",
-    source: concat!(
-        include_str!("../../shaders/matmul8.wgsl"),
-        include_str!("../../shaders/subgroup_weights.wgsl"),
-        include_str!("../../shaders/matmul8_sg.wgsl")
-    ),
+    source: WIDE_SG_SOURCE,
     entry: "main_sg8",
     inputs: &["vec4 x", "vec4 w", "b"],
 };
@@ -71,11 +71,7 @@ pub static WIDE_SG8_KERNEL: Kernel = Kernel {
 /// rounded up to 16).
 pub static WIDE_SG16_KERNEL: Kernel = Kernel {
     name: "matmul8_sg16",
-    source: concat!(
-        include_str!("../../shaders/matmul8.wgsl"),
-        include_str!("../../shaders/subgroup_weights.wgsl"),
-        include_str!("../../shaders/matmul8_sg.wgsl")
-    ),
+    source: WIDE_SG_SOURCE,
     entry: "main_sg16",
     inputs: &["vec4 x", "vec4 w", "b"],
 };
@@ -84,11 +80,7 @@ pub static WIDE_SG16_KERNEL: Kernel = Kernel {
 /// rounded up to 32).
 pub static WIDE_SG32_KERNEL: Kernel = Kernel {
     name: "matmul8_sg32",
-    source: concat!(
-        include_str!("../../shaders/matmul8.wgsl"),
-        include_str!("../../shaders/subgroup_weights.wgsl"),
-        include_str!("../../shaders/matmul8_sg.wgsl")
-    ),
+    source: WIDE_SG_SOURCE,
     entry: "main_sg32",
     inputs: &["vec4 x", "vec4 w", "b"],
 };
