@@ -8,7 +8,7 @@
 //! forces one kernel for experiments and leaves nothing to tune.
 
 use crate::error::{invalid, Result};
-use crate::gpu::{Gpu, Timing};
+use crate::gpu::{Gpu, GpuBuffer, Timing};
 use crate::graph::{Graph, Op};
 use crate::ops::conv2d::{ConvAlgorithm, ConvParams};
 use crate::Precision;
@@ -287,8 +287,16 @@ pub async fn tune_async(
             _ if timer == "none" || candidates.len() < 2 => {}
             _ => {
                 let mut best: Option<(ConvAlgorithm, f64)> = None;
+                // Output, input and bias are the same for every kernel: made and filled once.
+                let shared = layer_buffers(gpu, precision, p, &input)?;
                 for a in candidates {
-                    let t = time_candidate(gpu, precision, p, &input, a, best.map(|b| b.1)).await?;
+                    let t = match &shared {
+                        Some(s) => {
+                            time_candidate(gpu, precision, p, &input, s, a, best.map(|b| b.1))
+                                .await?
+                        }
+                        None => (None, 0),
+                    };
                     if let (Some(ms), _) = t {
                         if best.is_none_or(|(_, b)| ms < b) {
                             best = Some((a, ms));
@@ -317,21 +325,53 @@ pub async fn tune_async(
     })
 }
 
+/// A layer's output, input and bias buffers, the input and bias filled with [`noise`] (the input
+/// with its positive part, as after a ReLU); `None` where the device refuses them.
+fn layer_buffers(
+    gpu: &Gpu,
+    precision: Precision,
+    p: &ConvParams,
+    input: &[usize],
+) -> Result<Option<[GpuBuffer; 3]>> {
+    let storage = gpu.storage(precision);
+    let out = p.out_dims(input)?;
+    let mut made = Vec::with_capacity(3);
+    for (name, len, fill) in [
+        ("y", out.iter().product(), None),
+        ("x", input.iter().product(), Some((1, true))),
+        ("b", p.c_out, Some((3, false))),
+    ] {
+        let Ok(b) = gpu.create_buffer(&format!("tune {name}"), len, storage) else {
+            return Ok(None);
+        };
+        if let Some((seed, relu)) = fill {
+            let mut values = noise(len, seed);
+            if relu {
+                values.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+            gpu.write(&b, &values)?;
+        }
+        made.push(b);
+    }
+    Ok(made.try_into().ok())
+}
+
 /// Times one kernel on one layer shape, on [`noise`] for weights and bias and its positive part
-/// for the input (as after a ReLU): times depend on the data (an H200 ran NIN's conv2a at batch
-/// 32 in 0.69 ms on zeros, 1.15 ms inside the model, 2.0 ms on dense noise), and a kernel is
-/// chosen for the data models see. The best of [`RUNS`] runs after a warm-up, or the first of
-/// them alone where it is already [`GIVE_UP`] times slower than `best`. `None` where the device refuses the dispatch.
+/// for the input (as after a ReLU; `shared`: [`layer_buffers`]): times depend on the data (an
+/// H200 ran NIN's conv2a at batch 32 in 0.69 ms on zeros, 1.15 ms inside the model, 2.0 ms on
+/// dense noise), and a kernel is chosen for the data models see. The best of [`RUNS`] runs
+/// after a warm-up, or the first of them alone where it is already [`GIVE_UP`] times slower
+/// than `best`. `None` where the device refuses the dispatch.
 async fn time_candidate(
     gpu: &Gpu,
     precision: Precision,
     p: &ConvParams,
     input: &[usize],
+    shared: &[GpuBuffer; 3],
     algorithm: ConvAlgorithm,
     best: Option<f64>,
 ) -> Result<(Option<f64>, usize)> {
     let storage = gpu.storage(precision);
-    let out = p.out_dims(input)?;
     let label = format!("tune {}", algorithm.name());
     let dispatches = match p.dispatches(
         algorithm,
@@ -343,30 +383,14 @@ async fn time_candidate(
         Ok(d) => d,
         Err(_) => return Ok((None, 0)),
     };
-    let lens = [
-        out.iter().product::<usize>(),
-        input.iter().product(),
-        p.device_weight_len(algorithm),
-        p.c_out,
-    ];
-    let buffers = match lens
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| gpu.create_buffer(&format!("{label}/{i}"), n, storage))
-        .collect::<Result<Vec<_>>>()
-    {
-        Ok(b) => b,
-        Err(_) => return Ok((None, 0)),
+    // The weight's length depends on the kernel's layout.
+    let len = p.device_weight_len(algorithm);
+    let Ok(weight) = gpu.create_buffer(&format!("{label}/w"), len, storage) else {
+        return Ok((None, 0));
     };
-    for (i, buffer) in buffers.iter().enumerate().skip(1) {
-        let mut values = noise(lens[i], i as u64);
-        if i == 1 {
-            // The input as a ReLU leaves it: about half zeros.
-            values.iter_mut().for_each(|v| *v = v.max(0.0));
-        }
-        gpu.write(buffer, &values)?;
-    }
-    let refs: Vec<_> = buffers.iter().collect();
+    gpu.write(&weight, &noise(len, 2))?;
+    let [y, x, b] = shared;
+    let refs = [y, x, &weight, b];
     let program = match gpu.program(&label, &dispatches, &refs, &[], Timing::Total) {
         Ok(p) => p,
         Err(_) => return Ok((None, 0)),
