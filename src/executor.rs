@@ -8,6 +8,7 @@ use crate::gpu::{Dispatch, Gpu, GpuBuffer, GpuOptions, Program, Timing};
 use crate::graph::{Graph, Op};
 use crate::model::Model;
 use crate::ops::conv2d::{ConvAlgorithm, ConvParams};
+use crate::ops::linear::LinearKernel;
 use crate::ops::{add, batch_norm, concat, global_avg_pool, softmax};
 use crate::plan::Plan;
 use crate::tune::{TuneCache, Tuning};
@@ -356,7 +357,13 @@ impl Executor {
                     params,
                     weight,
                     bias: b,
-                } => params.dispatches(label, &xs, [y, x, w(weight)?, bias(b)?], min_workgroups)?,
+                } => params.dispatches(
+                    LinearKernel::for_batch(batch, target.cpu),
+                    label,
+                    &xs,
+                    [y, x, w(weight)?, bias(b)?],
+                    min_workgroups,
+                )?,
                 Op::BatchNorm { activation, .. } => batch_norm::dispatches(
                     label,
                     &xs,

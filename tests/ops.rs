@@ -5,7 +5,8 @@ mod common;
 use common::{check, gpu, modes, random, rng};
 use deeproots::ops::{
     add, batch_norm, batch_norm::BatchNorm, concat, conv2d, conv2d::ConvParams, global_avg_pool,
-    linear, linear::LinearParams, pool, pool::PoolKind, pool::PoolParams, softmax, Activation,
+    linear, linear::LinearKernel, linear::LinearParams, pool, pool::PoolKind, pool::PoolParams,
+    softmax, Activation,
 };
 use deeproots::{reference, tensor::rel_l2, Error, Precision, Tensor};
 use rand::Rng;
@@ -161,11 +162,20 @@ fn global_avg_pool_add_concat_softmax() {
 #[test]
 fn linear_layers() {
     let mut rng = rng("linear_layers");
+    let kernels = [
+        LinearKernel::Rows,
+        LinearKernel::Rows4,
+        LinearKernel::RowsSplit,
+        LinearKernel::Matmul,
+    ];
     for (n, i, o, act) in [
         (4, 1024, 1000, Activation::None),
+        (1, 4096, 1000, Activation::None),
         (3, 10, 7, Activation::Relu),
         (1, 1280, 1000, Activation::None),
         (33, 65, 31, Activation::Relu6),
+        (2, 3, 130, Activation::Relu),
+        (6, 12, 70, Activation::None),
     ] {
         let p = LinearParams {
             in_features: i,
@@ -177,12 +187,10 @@ fn linear_layers() {
         let b = random(&mut rng, &[o]);
         let want = reference::linear(&p, &x, &w, Some(&b)).unwrap();
         for m in &modes() {
-            check(
-                "linear",
-                m,
-                &linear::run(m.gpu, m.precision, &p, &x, &w, Some(&b)).unwrap(),
-                &want,
-            );
+            for k in kernels {
+                let got = linear::run_with(m.gpu, m.precision, k, &p, &x, &w, Some(&b)).unwrap();
+                check(&format!("linear {k:?} {n}x{i}->{o}"), m, &got, &want);
+            }
         }
     }
     // A [N, C, 1, 1] input (after global pooling) is flattened implicitly.
