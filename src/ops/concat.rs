@@ -66,7 +66,16 @@ pub fn dispatches(
             hw: u32_of(label, "H x W", h * w)?,
             total: u32_of(label, "size", total)?,
         };
-        out.push(elementwise(label, &KERNEL, &params, total, y, vec![x]));
+        // Four elements per invocation.
+        let invocations = total.div_ceil(4);
+        out.push(elementwise(
+            label,
+            &KERNEL,
+            &params,
+            invocations,
+            y,
+            vec![x],
+        ));
         off += s[1];
     }
     Ok(out)

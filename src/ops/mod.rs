@@ -177,12 +177,13 @@ pub fn run_single(
     Tensor::new(out_shape.to_vec(), out.pop().unwrap_or_default())
 }
 
-/// A dispatch of a one-invocation-per-element kernel over `total` outputs.
+/// A dispatch of `invocations` invocations of a 1-D kernel (workgroups of 64 spread over x and
+/// y, see `flat_id`).
 pub(crate) fn elementwise(
     label: &str,
     kernel: &'static crate::gpu::Kernel,
     params: &impl bytemuck::Pod,
-    total: usize,
+    invocations: usize,
     y: usize,
     inputs: Vec<usize>,
 ) -> Dispatch {
@@ -191,7 +192,7 @@ pub(crate) fn elementwise(
         kernel,
         constants: vec![],
         params: bytemuck::bytes_of(params).to_vec(),
-        workgroups: grid(total),
+        workgroups: grid(invocations),
         output: y,
         inputs,
     }
