@@ -106,7 +106,8 @@ impl PoolParams {
         x: usize,
     ) -> Result<Vec<Dispatch>> {
         let out = self.out_dims(input)?;
-        let total: usize = out.iter().product();
+        // One invocation per 4 outputs of a row.
+        let total = out[0] * out[1] * out[2] * out[3].div_ceil(4);
         let u = |what: &str, v: usize| u32_of(label, what, v);
         let (is_max, count_pad) = match self.kind {
             PoolKind::Max => (1, 0),
@@ -127,7 +128,7 @@ impl PoolParams {
             pr: u("pad", self.padding[3])?,
             is_max,
             count_pad,
-            total: u("output size", total)?,
+            total: u("output size / 4", total)?,
         };
         Ok(vec![Dispatch {
             label: label.to_string(),
