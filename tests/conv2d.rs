@@ -440,3 +440,56 @@ fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
         ConvAlgorithm::DirectRow
     );
 }
+
+#[test]
+fn every_algorithm_has_a_distinct_name_and_consistent_facts() {
+    let mut names = std::collections::HashSet::new();
+    for a in ConvAlgorithm::ALL {
+        assert!(names.insert(a.name()), "{a:?}: name {} repeated", a.name());
+        assert_eq!(ConvAlgorithm::parse(a.name()), Some(a));
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            format!("\"{}\"", a.name())
+        );
+        let plain = a.without_subgroups();
+        assert!(!plain.needs_subgroups(), "{a:?} -> {plain:?}");
+        assert_eq!(plain.is_matmul(), a.is_matmul(), "{a:?} -> {plain:?}");
+        assert_eq!(plain == a, !a.needs_subgroups(), "{a:?} -> {plain:?}");
+    }
+    assert_eq!(ConvAlgorithm::parse("no-such-kernel"), None);
+    // The rule picks a candidate on every kind of device: no CPU-only kernel on a GPU, no
+    // subgroup kernel without subgroups, no matmul for a kxk layer.
+    let gpu = Target {
+        cpu: false,
+        min_workgroups: 512,
+        subgroup: Some(8),
+        subgroup_max: 32,
+    };
+    for t in [
+        gpu,
+        Target {
+            subgroup: None,
+            ..gpu
+        },
+        Target { cpu: true, ..gpu },
+        Target {
+            cpu: true,
+            subgroup: None,
+            ..gpu
+        },
+    ] {
+        for p in [
+            layer(192, 192, 1, 0, 1, 1),
+            layer(192, 160, 1, 0, 1, 1),
+            layer(192, 24, 1, 0, 1, 1),
+            layer(96, 192, 5, 2, 1, 8),
+            layer(3, 64, 7, 3, 2, 1),
+            layer(64, 64, 3, 1, 1, 64),
+            layer(64, 128, 3, 1, 1, 32),
+        ] {
+            let chosen = p.algorithm(t);
+            assert!(p.candidates(t).contains(&chosen), "{p:?} {t:?}: {chosen:?}");
+            assert!(t.cpu || !chosen.is_cpu_only(), "{p:?} {t:?}: {chosen:?}");
+        }
+    }
+}

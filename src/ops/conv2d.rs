@@ -100,14 +100,12 @@ pub static GEMM8_ROW8_SG_KERNEL: Kernel = Kernel {
 };
 
 /// Which kernel runs a convolution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConvAlgorithm {
     /// One invocation per output (`conv2d.wgsl`): depthwise and few outputs per group.
     Direct,
     /// The direct kernel with 4 consecutive output pixels of a row per invocation (entry
     /// `main_row`): each weight loaded once for the 4, the index arithmetic done once.
-    #[serde(rename = "direct-row")]
     DirectRow,
     /// Implicit GEMM with 4 x 4 register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
     Gemm,
@@ -119,12 +117,10 @@ pub enum ConvAlgorithm {
     /// loaded once and reused across the kernel columns (instead of 4 * kw loads); needs
     /// sw = dw = 1 and kw > 1, other layers and tiles that straddle a row's end run `Gemm8`'s
     /// per-pixel path.
-    #[serde(rename = "gemm8-row")]
     Gemm8Row,
     /// `Gemm8Row` with 8 pixels per tile (entry `main8_row8`): each pair of weight 4-vectors
     /// feeds 64 multiply-adds instead of 32; tiles that are not 8 pixels of one row run two
     /// of `Gemm8`'s tiles.
-    #[serde(rename = "gemm8-row8")]
     Gemm8Row8,
     /// A matrix multiply per group (`matmul.wgsl`): 1x1, stride 1, unpadded.
     Matmul,
@@ -133,123 +129,142 @@ pub enum ConvAlgorithm {
     Matmul8,
     /// `Matmul8` with 8 columns per invocation (entry `main_x8`): 64 multiply-adds per 16
     /// loads instead of 32 per 12, with twice the accumulators.
-    #[serde(rename = "matmul8x8")]
     Matmul8x8,
     /// `Gemm8` with a workgroup's 64 invocations on one 8-channel tile, whose weights each
     /// subgroup loads once and shares by broadcast (`conv2d_gemm_sg.wgsl`); needs subgroups.
-    #[serde(rename = "gemm8-sg")]
     Gemm8Sg,
     /// `Gemm8Row8` with the weights shared by subgroup broadcast, every pixel tile a run of 8
     /// in one output row (`main8_row8_sg`): one input and one weight load per invocation per
     /// 64 multiply-adds. Needs subgroups, and stride and dilation 1 along x (other layers run
     /// `Gemm8Sg`).
-    #[serde(rename = "gemm8-row8-sg")]
     Gemm8Row8Sg,
     /// `Matmul8` likewise (`matmul8_sg.wgsl`); needs subgroups.
-    #[serde(rename = "matmul8-sg")]
     Matmul8Sg,
     /// `Matmul8x8` likewise (entry `main_sg8`): one weight gather and 8 input gathers per 64
     /// multiply-adds; needs subgroups.
-    #[serde(rename = "matmul8x8-sg")]
     Matmul8x8Sg,
     /// `Matmul8x8Sg` with 16 output channels per invocation (entry `main_sg16`): two weight
     /// gathers and 8 input gathers per 128 multiply-adds; needs subgroups.
-    #[serde(rename = "matmul16x8-sg")]
     Matmul16x8Sg,
     /// `Matmul8x8Sg` with 32 output channels per invocation (entry `main_sg32`): four weight
     /// gathers and 8 input gathers per 256 multiply-adds; needs subgroups.
-    #[serde(rename = "matmul32x8-sg")]
     Matmul32x8Sg,
     /// `Gemm8`'s tiles with K split over 2 slices of one workgroup (`conv2d_split.wgsl`),
     /// partial tiles added in workgroup memory: twice the invocations, for layers with few
     /// tiles and a long K on GPUs.
-    #[serde(rename = "gemm8-k2")]
     Gemm8K2,
     /// `Gemm8K2` with 4 slices.
-    #[serde(rename = "gemm8-k4")]
     Gemm8K4,
     /// `Gemm8K2` with 8 slices.
-    #[serde(rename = "gemm8-k8")]
     Gemm8K8,
     /// The 8-channel tiles with as many K slices as the layer needs to fill the device, chosen
     /// at each launch from the layer's shape and batch ([`ConvParams::k_slices`]): `Gemm8K2`,
     /// `Gemm8K4` or `Gemm8K8` where a split is due, else `Gemm8`, or `Matmul8` for pointwise
     /// layers. The default on GPUs.
-    #[serde(rename = "gemm8-split")]
     Gemm8Split,
 }
 
+/// What the rest of the crate needs to know about one [`ConvAlgorithm`]: adding a kernel means
+/// one row in [`ConvAlgorithm::facts`], one place in [`ConvAlgorithm::ALL`] and its dispatch.
+struct Facts {
+    /// The name `DEEPROOTS_CONV`, the tuning cache and the reports use.
+    name: &'static str,
+    /// Output channels per register tile of the kernels that read repacked weights.
+    tile_rows: Option<usize>,
+    /// Runs only pointwise layers.
+    matmul: bool,
+    /// Needs a device with subgroups.
+    subgroups: bool,
+    /// The same tiles without subgroups.
+    without_subgroups: ConvAlgorithm,
+    /// K slices per workgroup of the split GEMMs with a fixed split.
+    k_slices: Option<usize>,
+    /// Never faster on GPUs: left out of their tuning (docs/results/h200-split-k.txt, 8).
+    cpu_only: bool,
+}
+
 impl ConvAlgorithm {
+    /// This algorithm's facts, one row per kernel.
+    const fn facts(self) -> Facts {
+        use ConvAlgorithm::*;
+        let (name, tile_rows, matmul, subgroups, without_subgroups, k_slices, cpu_only) = match self
+        {
+            Direct => ("direct", None, false, false, Direct, None, false),
+            DirectRow => ("direct-row", None, false, false, DirectRow, None, false),
+            Gemm => ("gemm", Some(4), false, false, Gemm, None, false),
+            Gemm8 => ("gemm8", Some(8), false, false, Gemm8, None, false),
+            Gemm8Row => ("gemm8-row", Some(8), false, false, Gemm8Row, None, false),
+            Gemm8Row8 => ("gemm8-row8", Some(8), false, false, Gemm8Row8, None, false),
+            Matmul => ("matmul", None, true, false, Matmul, None, false),
+            Matmul8 => ("matmul8", Some(8), true, false, Matmul8, None, false),
+            Matmul8x8 => ("matmul8x8", Some(8), true, false, Matmul8x8, None, false),
+            Gemm8Sg => ("gemm8-sg", Some(8), false, true, Gemm8, None, false),
+            Gemm8Row8Sg => (
+                "gemm8-row8-sg",
+                Some(8),
+                false,
+                true,
+                Gemm8Row8,
+                None,
+                false,
+            ),
+            Matmul8Sg => ("matmul8-sg", Some(8), true, true, Matmul8, None, false),
+            Matmul8x8Sg => ("matmul8x8-sg", Some(8), true, true, Matmul8x8, None, false),
+            Matmul16x8Sg => ("matmul16x8-sg", Some(16), true, true, Matmul8x8, None, true),
+            Matmul32x8Sg => ("matmul32x8-sg", Some(32), true, true, Matmul8x8, None, true),
+            Gemm8K2 => ("gemm8-k2", Some(8), false, false, Gemm8K2, Some(2), false),
+            Gemm8K4 => ("gemm8-k4", Some(8), false, false, Gemm8K4, Some(4), false),
+            Gemm8K8 => ("gemm8-k8", Some(8), false, false, Gemm8K8, Some(8), false),
+            Gemm8Split => (
+                "gemm8-split",
+                Some(8),
+                false,
+                false,
+                Gemm8Split,
+                None,
+                false,
+            ),
+        };
+        Facts {
+            name,
+            tile_rows,
+            matmul,
+            subgroups,
+            without_subgroups,
+            k_slices,
+            cpu_only,
+        }
+    }
+
     /// Output channels per register tile of the kernels that read repacked weights (`None` for
     /// the others).
     pub fn tile_rows(self) -> Option<usize> {
-        match self {
-            Self::Gemm => Some(4),
-            Self::Gemm8
-            | Self::Gemm8Row
-            | Self::Gemm8Row8
-            | Self::Matmul8
-            | Self::Matmul8x8
-            | Self::Gemm8Sg
-            | Self::Gemm8Row8Sg
-            | Self::Matmul8Sg
-            | Self::Matmul8x8Sg
-            | Self::Gemm8Split
-            | Self::Gemm8K2
-            | Self::Gemm8K4
-            | Self::Gemm8K8 => Some(8),
-            Self::Matmul16x8Sg => Some(16),
-            Self::Matmul32x8Sg => Some(32),
-            Self::Direct | Self::DirectRow | Self::Matmul => None,
-        }
+        self.facts().tile_rows
     }
 
     /// Runs only pointwise layers.
     pub fn is_matmul(self) -> bool {
-        matches!(
-            self,
-            Self::Matmul
-                | Self::Matmul8
-                | Self::Matmul8x8
-                | Self::Matmul8Sg
-                | Self::Matmul8x8Sg
-                | Self::Matmul16x8Sg
-                | Self::Matmul32x8Sg
-        )
+        self.facts().matmul
     }
 
     /// Needs a device with subgroups.
     pub fn needs_subgroups(self) -> bool {
-        matches!(
-            self,
-            Self::Gemm8Sg
-                | Self::Gemm8Row8Sg
-                | Self::Matmul8Sg
-                | Self::Matmul8x8Sg
-                | Self::Matmul16x8Sg
-                | Self::Matmul32x8Sg
-        )
+        self.facts().subgroups
     }
 
     /// The same tiles without subgroups.
     pub fn without_subgroups(self) -> Self {
-        match self {
-            Self::Gemm8Sg => Self::Gemm8,
-            Self::Gemm8Row8Sg => Self::Gemm8Row8,
-            Self::Matmul8Sg => Self::Matmul8,
-            Self::Matmul8x8Sg | Self::Matmul16x8Sg | Self::Matmul32x8Sg => Self::Matmul8x8,
-            a => a,
-        }
+        self.facts().without_subgroups
     }
 
     /// K slices per workgroup of the split GEMMs with a fixed split (`None` for the others).
     pub fn k_slices(self) -> Option<usize> {
-        match self {
-            Self::Gemm8K2 => Some(2),
-            Self::Gemm8K4 => Some(4),
-            Self::Gemm8K8 => Some(8),
-            _ => None,
-        }
+        self.facts().k_slices
+    }
+
+    /// Written for CPU adapters and never faster on a GPU (the tuner skips it there).
+    pub fn is_cpu_only(self) -> bool {
+        self.facts().cpu_only
     }
 
     /// Every algorithm, in the order the tuner tries them.
@@ -277,27 +292,7 @@ impl ConvAlgorithm {
 
     /// The name `DEEPROOTS_CONV`, the tuning cache and the reports use.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Direct => "direct",
-            Self::DirectRow => "direct-row",
-            Self::Gemm => "gemm",
-            Self::Gemm8 => "gemm8",
-            Self::Gemm8Row => "gemm8-row",
-            Self::Gemm8Row8 => "gemm8-row8",
-            Self::Matmul => "matmul",
-            Self::Matmul8 => "matmul8",
-            Self::Gemm8Sg => "gemm8-sg",
-            Self::Gemm8Row8Sg => "gemm8-row8-sg",
-            Self::Matmul8Sg => "matmul8-sg",
-            Self::Matmul8x8 => "matmul8x8",
-            Self::Matmul8x8Sg => "matmul8x8-sg",
-            Self::Matmul16x8Sg => "matmul16x8-sg",
-            Self::Matmul32x8Sg => "matmul32x8-sg",
-            Self::Gemm8Split => "gemm8-split",
-            Self::Gemm8K2 => "gemm8-k2",
-            Self::Gemm8K4 => "gemm8-k4",
-            Self::Gemm8K8 => "gemm8-k8",
-        }
+        self.facts().name
     }
 
     /// Parses a [`Self::name`].
@@ -314,6 +309,12 @@ impl ConvAlgorithm {
                 .ok()
                 .and_then(|s| Self::parse(&s))
         })
+    }
+}
+
+impl serde::Serialize for ConvAlgorithm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -495,8 +496,9 @@ impl ConvParams {
     }
 
     /// The algorithms that can run this layer on `target`: the matmuls only pointwise layers,
-    /// the subgroup kernels only on devices with subgroups. With `DEEPROOTS_CONV` set, only the
-    /// forced one (as [`Self::algorithm`] applies it).
+    /// the subgroup kernels only on devices with subgroups, the CPU-only ones only on CPU
+    /// adapters. With `DEEPROOTS_CONV` set, only the forced one (as [`Self::algorithm`]
+    /// applies it).
     pub fn candidates(&self, target: Target) -> Vec<ConvAlgorithm> {
         if ConvAlgorithm::forced().is_some() {
             return vec![self.algorithm(target)];
@@ -505,6 +507,7 @@ impl ConvParams {
             .into_iter()
             .filter(|a| self.is_pointwise() || !a.is_matmul())
             .filter(|a| target.subgroup.is_some() || !a.needs_subgroups())
+            .filter(|a| target.cpu || !a.is_cpu_only())
             .collect()
     }
 
