@@ -9,10 +9,12 @@
 // never spans two rows. No invocation leaves early (broadcasts need the whole subgroup): pixels
 // and channel tiles past the edge read valid elements and are not stored.
 // Overrides: SUBGROUP (subgroup_weights.wgsl). WX: invocations
-// along the pixels per workgroup row (a power of two, 4 to 64).
+// along the pixels per workgroup row (a power of two, 4 to 64). SX: main8_row8_sg's stride
+// along x (the layer's sw).
 // Grid: x = min(ceil(N / (4 * WX)), 65535) (blocks of pixel tiles, looped over),
 // y = ceil(tiles_m / (64 / WX)), z = groups.
 override WX: u32 = 64u;
+override SX: u32 = 1u;
 
 @compute @workgroup_size(64)
 fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -107,7 +109,11 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // shared by subgroup broadcast as in main8_sg: per kernel column one input load and one weight
 // load per invocation feed 64 multiply-adds. Pixel tiles are (image, output row, run of 8
 // columns), so every tile is a row tile and all lanes run one loop (runs past the row's end
-// read zeros and store nothing); needs sw == 1 and dw == 1. Workgroups as main8_sg's, over
+// read zeros and store nothing). With stride sw along x the kernel columns go in sw phases
+// (columns ph, ph + sw, ...): within a phase, pixel j's input at the m-th column is
+// c0 + ph + sw * (j + m), so the 8 values slide by one as in the stride-1 case (sw = 1 is one
+// phase). Needs dw == 1. The stride is the override SX (= sw), so that the stride-1 pipeline
+// has one phase and a unit step compiled in. Workgroups as main8_sg's, over
 // batch * H_out * ceil(W_out / 8) pixel tiles.
 @compute @workgroup_size(64)
 fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -129,15 +135,10 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let oy = (tn / runs) % p.ho;
     let ox0 = (tn % runs) * 8u;
     let base = i32((b * p.c_in + g * cin_g) * hw);
-    let c0 = i32(ox0) - i32(p.pl);
+    let c0 = i32(ox0 * SX) - i32(p.pl);
     let top = i32(oy * p.sh) - i32(p.pt);
-    let ok0 = u32(c0 + 0) < p.w;
-    let ok1 = u32(c0 + 1) < p.w;
-    let ok2 = u32(c0 + 2) < p.w;
-    let ok3 = u32(c0 + 3) < p.w;
-    let ok4 = u32(c0 + 4) < p.w;
-    let ok5 = u32(c0 + 5) < p.w;
-    let ok6 = u32(c0 + 6) < p.w;
+    let s = i32(SX);
+    let phases = min(SX, p.kw);
     var lo0 = vec4<f32>(0.0); var hi0 = vec4<f32>(0.0);
     var lo1 = vec4<f32>(0.0); var hi1 = vec4<f32>(0.0);
     var lo2 = vec4<f32>(0.0); var hi2 = vec4<f32>(0.0);
@@ -146,40 +147,59 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     var lo5 = vec4<f32>(0.0); var hi5 = vec4<f32>(0.0);
     var lo6 = vec4<f32>(0.0); var hi6 = vec4<f32>(0.0);
     var lo7 = vec4<f32>(0.0); var hi7 = vec4<f32>(0.0);
-    for (var ky = 0u; ky < p.kh; ky++) {
-      let row = top + i32(ky * p.dh);
-      // No branch on the row (lanes differ; the broadcasts need them all): loads outside it
-      // read offset `plane` and use zero.
-      let rok = u32(row) < p.h;
-      let rs = base + row * i32(p.w) + c0;
-      var wk = wbase + ky * p.kw * p.mp;
-      var plane = 0u;
-      for (var ci = 0u; ci < cin_g; ci++) {
-        var x0 = select(0.0, f32(load_x(u32(select(0, rs + 0, rok && ok0)) + plane)), rok && ok0);
-        var x1 = select(0.0, f32(load_x(u32(select(0, rs + 1, rok && ok1)) + plane)), rok && ok1);
-        var x2 = select(0.0, f32(load_x(u32(select(0, rs + 2, rok && ok2)) + plane)), rok && ok2);
-        var x3 = select(0.0, f32(load_x(u32(select(0, rs + 3, rok && ok3)) + plane)), rok && ok3);
-        var x4 = select(0.0, f32(load_x(u32(select(0, rs + 4, rok && ok4)) + plane)), rok && ok4);
-        var x5 = select(0.0, f32(load_x(u32(select(0, rs + 5, rok && ok5)) + plane)), rok && ok5);
-        var x6 = select(0.0, f32(load_x(u32(select(0, rs + 6, rok && ok6)) + plane)), rok && ok6);
-        var wi = wk;
-        for (var kx = 0u; kx < p.kw; kx++) {
-          let ok = rok && u32(c0 + i32(kx) + 7) < p.w;
-          let x7 = select(0.0, f32(load_x(u32(select(0, rs + i32(kx) + 7, ok)) + plane)), ok);
-          let t = tile_weights(wi, lane);
-          wi += p.mp;
-          lo0 += t.lo * x0; hi0 += t.hi * x0;
-          lo1 += t.lo * x1; hi1 += t.hi * x1;
-          lo2 += t.lo * x2; hi2 += t.hi * x2;
-          lo3 += t.lo * x3; hi3 += t.hi * x3;
-          lo4 += t.lo * x4; hi4 += t.hi * x4;
-          lo5 += t.lo * x5; hi5 += t.hi * x5;
-          lo6 += t.lo * x6; hi6 += t.hi * x6;
-          lo7 += t.lo * x7; hi7 += t.hi * x7;
-          x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
+    for (var ph = 0u; ph < phases; ph++) {
+      let c = c0 + i32(ph);
+      let ok0 = u32(c) < p.w;
+      let ok1 = u32(c + s) < p.w;
+      let ok2 = u32(c + 2 * s) < p.w;
+      let ok3 = u32(c + 3 * s) < p.w;
+      let ok4 = u32(c + 4 * s) < p.w;
+      let ok5 = u32(c + 5 * s) < p.w;
+      let ok6 = u32(c + 6 * s) < p.w;
+      for (var ky = 0u; ky < p.kh; ky++) {
+        let row = top + i32(ky * p.dh);
+        // No branch on the row (lanes differ; the broadcasts need them all): loads outside it
+        // read offset `plane` and use zero.
+        let rok = u32(row) < p.h;
+        let rs = base + row * i32(p.w) + c;
+        var wk = wbase + (ky * p.kw + ph) * p.mp;
+        var plane = 0u;
+        for (var ci = 0u; ci < cin_g; ci++) {
+          var x0 = select(0.0, f32(load_x(u32(select(0, rs, rok && ok0)) + plane)), rok && ok0);
+          var x1 = select(0.0, f32(load_x(u32(select(0, rs + s, rok && ok1)) + plane)),
+                          rok && ok1);
+          var x2 = select(0.0, f32(load_x(u32(select(0, rs + 2 * s, rok && ok2)) + plane)),
+                          rok && ok2);
+          var x3 = select(0.0, f32(load_x(u32(select(0, rs + 3 * s, rok && ok3)) + plane)),
+                          rok && ok3);
+          var x4 = select(0.0, f32(load_x(u32(select(0, rs + 4 * s, rok && ok4)) + plane)),
+                          rok && ok4);
+          var x5 = select(0.0, f32(load_x(u32(select(0, rs + 5 * s, rok && ok5)) + plane)),
+                          rok && ok5);
+          var x6 = select(0.0, f32(load_x(u32(select(0, rs + 6 * s, rok && ok6)) + plane)),
+                          rok && ok6);
+          var wi = wk;
+          // Offset of the value entering the window (pixel 7's input).
+          var col = 7 * s;
+          for (var kx = ph; kx < p.kw; kx += SX) {
+            let ok = rok && u32(c + col) < p.w;
+            let x7 = select(0.0, f32(load_x(u32(select(0, rs + col, ok)) + plane)), ok);
+            let t = tile_weights(wi, lane);
+            wi += SX * p.mp;
+            col += s;
+            lo0 += t.lo * x0; hi0 += t.hi * x0;
+            lo1 += t.lo * x1; hi1 += t.hi * x1;
+            lo2 += t.lo * x2; hi2 += t.hi * x2;
+            lo3 += t.lo * x3; hi3 += t.hi * x3;
+            lo4 += t.lo * x4; hi4 += t.hi * x4;
+            lo5 += t.lo * x5; hi5 += t.hi * x5;
+            lo6 += t.lo * x6; hi6 += t.hi * x6;
+            lo7 += t.lo * x7; hi7 += t.hi * x7;
+            x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
+          }
+          plane += hw;
+          wk += wci;
         }
-        plane += hw;
-        wk += wci;
       }
     }
     // The tile's 8 biases: one load per lane and broadcasts, like the weights.

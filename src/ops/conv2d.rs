@@ -135,7 +135,8 @@ pub enum ConvAlgorithm {
     Gemm8Sg,
     /// `Gemm8Row8` with the weights shared by subgroup broadcast, every pixel tile a run of 8
     /// in one output row (`main8_row8_sg`): one input and one weight load per invocation per
-    /// 64 multiply-adds. Needs subgroups, and stride and dilation 1 along x (other layers run
+    /// 64 multiply-adds; with stride s along x the kernel columns go in s phases, each a
+    /// sliding window of its own. Needs subgroups and dilation 1 along x (other layers run
     /// `Gemm8Sg`).
     Gemm8Row8Sg,
     /// `Matmul8` likewise (`matmul8_sg.wgsl`); needs subgroups.
@@ -449,11 +450,11 @@ impl ConvParams {
     /// otherwise (depthwise); on CPU adapters the matmul with 8 x 8 tiles for pointwise layers
     /// (with subgroups, the subgroup form with 32 or 16 channels per invocation where that
     /// divides the outputs per group, else 8), the implicit GEMM where a group has at
-    /// least 4 output channels (8-channel tiles where it has at least 8: with stride and
-    /// dilation 1 along x the 8 x 8 row-reuse form, with subgroup weights where the device has
-    /// subgroups and the window is wider than 1, without where the window is at least 5 wide;
-    /// else the subgroup form where the device has subgroups), and the direct kernel with row
-    /// runs otherwise. The measurements
+    /// least 4 output channels (8-channel tiles where it has at least 8: the 8 x 8 row-reuse
+    /// form with subgroup weights where the device has subgroups, the window is wider than 1 and
+    /// the dilation along x is 1; without subgroups where also the stride along x is 1 and the
+    /// window is at least 5 wide; else the subgroup form where the device has subgroups), and
+    /// the direct kernel with row runs otherwise. The measurements
     /// behind the rule are in docs/results/; [`crate::tune`] replaces it by measurements on
     /// the device at hand.
     pub fn algorithm(&self, target: Target) -> ConvAlgorithm {
@@ -474,7 +475,7 @@ impl ConvParams {
             Some(a) if !a.is_matmul() => a,
             _ if target.cpu && per_group >= 8 => {
                 let row = self.stride[1] == 1 && self.dilation[1] == 1;
-                if row && sg && self.kernel[1] > 1 {
+                if sg && self.dilation[1] == 1 && self.kernel[1] > 1 {
                     Gemm8Row8Sg
                 } else if row && self.kernel[1] >= 5 {
                     Gemm8Row8
@@ -532,8 +533,8 @@ impl ConvParams {
 
     /// The kernel `algorithm` launches for `n_pix` output pixels: itself, except
     /// [`ConvAlgorithm::Gemm8Split`], which becomes one of the fixed splits, `Gemm8` or (pointwise
-    /// layers) `Matmul8`, and `Gemm8Row8Sg`, which becomes `Gemm8Sg` where the stride or
-    /// dilation along x is not 1.
+    /// layers) `Matmul8`, and `Gemm8Row8Sg`, which becomes `Gemm8Sg` where the dilation along x
+    /// is not 1.
     pub fn launched(
         &self,
         algorithm: ConvAlgorithm,
@@ -541,7 +542,7 @@ impl ConvParams {
         target: Target,
     ) -> ConvAlgorithm {
         if algorithm == ConvAlgorithm::Gemm8Row8Sg {
-            return if self.stride[1] == 1 && self.dilation[1] == 1 {
+            return if self.dilation[1] == 1 {
                 algorithm
             } else {
                 ConvAlgorithm::Gemm8Sg
@@ -731,6 +732,7 @@ impl ConvParams {
                     constants: vec![
                         ("SUBGROUP", f64::from(subgroup.min(8))),
                         ("WX", f64::from(wx)),
+                        ("SX", f64::from(geometry.sw)),
                     ],
                     params: bytemuck::bytes_of(&params).to_vec(),
                     workgroups: [
