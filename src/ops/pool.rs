@@ -110,30 +110,34 @@ impl PoolParams {
         let total = out[0] * out[1] * out[2] * out[3].div_ceil(4);
         let u = |what: &str, v: usize| u32_of(label, what, v);
         let (is_max, count_pad) = match self.kind {
-            PoolKind::Max => (1, 0),
-            PoolKind::Avg { count_include_pad } => (0, count_include_pad as u32),
+            PoolKind::Max => (true, false),
+            PoolKind::Avg { count_include_pad } => (false, count_include_pad),
         };
         let params = PoolUniform {
             h: u("height", input[2])?,
             w: u("width", input[3])?,
             ho: u("out height", out[2])?,
             wo: u("out width", out[3])?,
-            kh: u("kh", self.kernel[0])?,
-            kw: u("kw", self.kernel[1])?,
-            sh: u("sh", self.stride[0])?,
-            sw: u("sw", self.stride[1])?,
             pt: u("pad", self.padding[0])?,
             pl: u("pad", self.padding[1])?,
             pb: u("pad", self.padding[2])?,
             pr: u("pad", self.padding[3])?,
-            is_max,
-            count_pad,
             total: u("output size / 4", total)?,
         };
+        // The window, strides and kind are compiled into the pipeline.
+        let constant = |what: &str, v: usize| u(what, v).map(f64::from);
+        let flag = |v: bool| f64::from(u8::from(v));
         Ok(vec![Dispatch {
             label: label.to_string(),
             kernel: &KERNEL,
-            constants: vec![],
+            constants: vec![
+                ("KH", constant("kh", self.kernel[0])?),
+                ("KW", constant("kw", self.kernel[1])?),
+                ("SH", constant("sh", self.stride[0])?),
+                ("SW", constant("sw", self.stride[1])?),
+                ("IS_MAX", flag(is_max)),
+                ("COUNT_PAD", flag(count_pad)),
+            ],
             params: bytemuck::bytes_of(&params).to_vec(),
             workgroups: grid(total),
             output: y,
@@ -150,16 +154,10 @@ struct PoolUniform {
     w: u32,
     ho: u32,
     wo: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
     pt: u32,
     pl: u32,
     pb: u32,
     pr: u32,
-    is_max: u32,
-    count_pad: u32,
     total: u32,
 }
 
