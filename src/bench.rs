@@ -430,7 +430,16 @@ pub fn profile(exec: &Executor, batch: usize, runs: usize) -> Result<ProfileRepo
             .map(|i| g.elements_per_image(i))
             .sum::<usize>()
             + g.elements_per_image(&n.name);
-        let bytes = (io * batch) as u64 * bpe + cost.params * bpe;
+        // A node with no dispatch (a flatten, a concat whose inputs were written in place)
+        // moves nothing.
+        let runs_any = per_run
+            .first()
+            .is_some_and(|r| r.iter().any(|d| d.node == n.name));
+        let bytes = if runs_any {
+            (io * batch) as u64 * bpe + cost.params * bpe
+        } else {
+            0
+        };
         layers.push(LayerProfile {
             name: n.name.clone(),
             op: n.op.kind().to_string(),

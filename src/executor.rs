@@ -4,7 +4,7 @@
 //! chunks.
 
 use crate::error::{graph_err, invalid, Error, Result};
-use crate::gpu::{Dispatch, Gpu, GpuBuffer, GpuOptions, Program, Timing};
+use crate::gpu::{Dispatch, Gpu, GpuBuffer, GpuOptions, OutputView, Program, Timing};
 use crate::graph::{Graph, Op};
 use crate::model::Model;
 use crate::ops::conv2d::{ConvAlgorithm, ConvParams};
@@ -390,12 +390,32 @@ impl Executor {
                         .iter()
                         .map(|i| slot(i))
                         .collect::<Result<Vec<_>>>()?;
+                    // Inputs written in place are already there.
                     concat::dispatches(label, &refs, y, &xs)?
+                        .into_iter()
+                        .zip(&n.inputs)
+                        .filter(|(_, v)| !plan.in_place.contains_key(*v))
+                        .map(|(d, _)| d)
+                        .collect()
                 }
                 Op::Softmax => softmax::dispatches(label, &xs, y, x)?,
                 Op::Flatten => vec![],
             };
-            dispatches.extend(d);
+            let view = match plan.in_place.get(&n.name) {
+                Some(p) => {
+                    let u = |what: &str, v: usize| crate::ops::u32_of(label, what, v);
+                    Some(OutputView {
+                        item: u("elements per image", p.item)?,
+                        stride: u("concat elements per image", p.stride)?,
+                        offset: u("concat offset", p.offset)?,
+                    })
+                }
+                None => None,
+            };
+            dispatches.extend(d.into_iter().map(|d| Dispatch {
+                output_view: view,
+                ..d
+            }));
         }
         let readback = g
             .outputs

@@ -1,6 +1,7 @@
 //! The memory plan of a graph for one batch size: which buffer ("slot") holds each value, from
-//! value lifetimes, so values whose lifetimes do not overlap share memory. Pure arithmetic: no
-//! GPU here; the executor turns slots into buffers.
+//! value lifetimes, so values whose lifetimes do not overlap share memory, and which values are
+//! written straight into their channel range of a concat's output, so the concat copies
+//! nothing. Pure arithmetic: no GPU here; the executor turns slots into buffers.
 
 use crate::error::{graph_err, Result};
 use crate::graph::{Graph, Op};
@@ -37,6 +38,62 @@ pub struct Plan {
     pub lifetimes: HashMap<String, Lifetime>,
     /// Elements of each value.
     pub value_len: HashMap<String, usize>,
+    /// Values that live in their channel range of a concat's output (and share its slot): the
+    /// concat copies only its other inputs.
+    pub in_place: HashMap<String, InPlace>,
+}
+
+/// Where a value written in place into a concat's output lies, per item (image), in elements:
+/// item `n` of the value starts at `offset + n * stride` of the concat's slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InPlace {
+    /// The concat.
+    pub concat: String,
+    /// Elements per item of the value.
+    pub item: usize,
+    /// Elements per item of the concat's output.
+    pub stride: usize,
+    /// Where the value's channels start in each item of the concat's output.
+    pub offset: usize,
+}
+
+/// The concat inputs that can be written in place: produced by a node that is neither a
+/// flatten nor a concat, read by nothing but that one concat (once), and not a graph output.
+fn concat_in_place(graph: &Graph) -> HashMap<String, InPlace> {
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    for v in graph
+        .nodes
+        .iter()
+        .flat_map(|n| &n.inputs)
+        .chain(&graph.outputs)
+    {
+        *uses.entry(v.as_str()).or_default() += 1;
+    }
+    let mut out = HashMap::new();
+    for c in graph.nodes.iter().filter(|n| n.op == Op::Concat) {
+        let stride = graph.elements_per_image(&c.name);
+        let mut offset = 0;
+        for v in &c.inputs {
+            let item = graph.elements_per_image(v);
+            let produced = graph
+                .nodes
+                .iter()
+                .any(|n| &n.name == v && !matches!(n.op, Op::Flatten | Op::Concat));
+            if produced && uses.get(v.as_str()) == Some(&1) {
+                out.insert(
+                    v.clone(),
+                    InPlace {
+                        concat: c.name.clone(),
+                        item,
+                        stride,
+                        offset,
+                    },
+                );
+            }
+            offset += item;
+        }
+    }
+    out
 }
 
 /// The value whose storage `value` uses: itself, or what a chain of flattens reads.
@@ -87,6 +144,16 @@ impl Plan {
                 l.last = end;
             }
         }
+        // A value written in place has no storage of its own: its concat's output lives from
+        // the first such write.
+        let in_place = concat_in_place(graph);
+        for (v, p) in &in_place {
+            if let Some(first) = lifetimes.remove(v).map(|l| l.first) {
+                if let Some(c) = lifetimes.get_mut(&p.concat) {
+                    c.first = c.first.min(first);
+                }
+            }
+        }
         // Greedy assignment in step order: a value takes the smallest free slot that holds
         // it, else grows the largest free slot, else opens a new one. Slots are released only
         // after the step's output is placed, so an op never writes over its own input.
@@ -122,6 +189,9 @@ impl Plan {
                 }
             }
         }
+        for (v, p) in &in_place {
+            value_slot.insert(v.clone(), value_slot[&p.concat]);
+        }
         for n in &graph.nodes {
             if n.op == Op::Flatten {
                 let r = root(graph, &n.name);
@@ -134,6 +204,7 @@ impl Plan {
             value_slot,
             lifetimes,
             value_len,
+            in_place,
         })
     }
 

@@ -345,3 +345,47 @@ fn one_model_run_from_many_threads() {
         }
     });
 }
+
+#[test]
+fn concat_inputs_are_written_in_place_unless_read_elsewhere() {
+    let mut b = GraphBuilder::new("branches", 3);
+    let x = b.input("image", &[6, 9, 7], None);
+    let a = b.conv("a", &x, &Conv::new(5, 1)).unwrap();
+    let m = b.conv("m", &x, &Conv::new(4, 3).groups(2)).unwrap();
+    let p = b
+        .pool("p", &x, &pool(PoolKind::Max, 3, 1, 1, false))
+        .unwrap();
+    // `a` is also read by `e`, `x` is the graph input: both copied.
+    let cat = b.concat("cat", &[&a, &m, &p, &x]).unwrap();
+    let e = b.conv("e", &a, &Conv::new(3, 3).bn()).unwrap();
+    // A concat feeding a concat is copied; `e`'s batch norm output goes in place.
+    let cat2 = b.concat("cat2", &[&e, &cat]).unwrap();
+    let model = b.finish(&[&cat2]).unwrap();
+    // (Folding keeps the batch norm's output name.)
+    for mdl in [&model, &model.clone().fold_batch_norms().unwrap()] {
+        let plan = check_plan(mdl, 2);
+        let mut in_place: Vec<&str> = plan.in_place.keys().map(String::as_str).collect();
+        in_place.sort();
+        let mut want = vec!["m", "p", "e_bn"];
+        want.sort();
+        assert_eq!(in_place, want);
+        for (v, ip) in &plan.in_place {
+            assert_eq!(plan.value_slot[v], plan.value_slot[&ip.concat], "{v}");
+            assert!(!plan.lifetimes.contains_key(v), "{v} owns no storage");
+        }
+        assert_eq!(plan.in_place["m"].offset, 5 * 63);
+        assert_eq!(plan.in_place["p"].offset, 9 * 63);
+        assert_eq!(plan.in_place["p"].stride, 21 * 63);
+    }
+    let mut rng = rng("concat_inputs_are_written_in_place_unless_read_elsewhere");
+    let x = random(&mut rng, &[2, 6, 9, 7]);
+    let want = reference::graph::run(&model, &[&x]).unwrap();
+    for m in &modes() {
+        let engine = Engine::from_gpu(m.gpu.clone());
+        let folded = model.clone().fold_batch_norms().unwrap();
+        for (label, mdl) in [("unfolded", &model), ("folded", &folded)] {
+            let got = engine.load(mdl, m.precision).unwrap().run(&[&x]).unwrap();
+            check(&format!("in-place concat {label}"), m, &got[0], &want[0]);
+        }
+    }
+}

@@ -8,7 +8,7 @@
 mod program;
 mod shader;
 
-pub use program::{Dispatch, GpuBuffer, Kernel, Program, RunOutput, Timing};
+pub use program::{Dispatch, GpuBuffer, Kernel, OutputView, Program, RunOutput, Timing};
 pub use shader::Storage;
 
 use crate::error::{Error, Result};
@@ -194,6 +194,7 @@ struct PipelineKey {
     entry: &'static str,
     storage: Storage,
     constants: Vec<(&'static str, u64)>,
+    viewed: bool,
 }
 
 /// An open device: the adapter, its queue, the pipeline cache, and the one lock that
@@ -386,12 +387,14 @@ impl Gpu {
         kernel: &'static Kernel,
         storage: Storage,
         constants: &[(&'static str, f64)],
+        viewed: bool,
     ) -> Result<wgpu::ComputePipeline> {
         let key = PipelineKey {
             kernel: kernel.name,
             entry: kernel.entry,
             storage,
             constants: constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
+            viewed,
         };
         if let Some(p) = self
             .pipelines
@@ -401,7 +404,7 @@ impl Gpu {
         {
             return Ok(p);
         }
-        let source = shader::assemble(kernel, storage);
+        let source = shader::assemble(kernel, storage, viewed);
         let label = format!("{}[{storage:?}]", kernel.name);
         let pipeline = self.scoped(&label, || {
             let module = self

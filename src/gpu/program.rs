@@ -36,6 +36,22 @@ pub struct Dispatch {
     pub output: usize,
     /// Indices of the input buffers, in the kernel's binding order.
     pub inputs: Vec<usize>,
+    /// Where in the output buffer the output value lies, when it is a slice of it (`None`: the
+    /// whole buffer from element 0, dense).
+    pub output_view: Option<OutputView>,
+}
+
+/// An output value that is a slice of a larger buffer: item `n` of the value (its elements
+/// `n * item ..`) is written at `offset + n * stride ..` (a branch writing its channel range of
+/// a concat's output directly). In elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputView {
+    /// Elements per item of the value.
+    pub item: u32,
+    /// Elements per item of the buffer.
+    pub stride: u32,
+    /// Element where item 0 starts.
+    pub offset: u32,
 }
 
 /// A tensor's storage on the device.
@@ -282,8 +298,9 @@ impl Gpu {
             if ins.iter().chain([&out]).any(|b| b.storage != storage) {
                 return Err(invalid(&d.label, "buffers of mixed precision"));
             }
-            let pipeline = self.pipeline(d.kernel, storage, &d.constants)?;
-            let (bind_group, param_buf) = self.scoped(&d.label, || {
+            let pipeline =
+                self.pipeline(d.kernel, storage, &d.constants, d.output_view.is_some())?;
+            let (bind_group, param_buf, view_buf) = self.scoped(&d.label, || {
                 // Uniform structs are sized in multiples of 16 bytes in WGSL.
                 let mut bytes = d.params.clone();
                 bytes.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
@@ -310,14 +327,30 @@ impl Gpu {
                         resource: b.buffer.as_entire_binding(),
                     });
                 }
+                let view_buf = d.output_view.map(|v| {
+                    let words = [v.item, v.stride, v.offset, 0];
+                    self.device
+                        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                            label: Some(&d.label),
+                            contents: bytemuck::cast_slice(&words),
+                            usage: wgpu::BufferUsages::UNIFORM,
+                        })
+                });
+                if let Some(v) = &view_buf {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: super::shader::VIEW_BINDING,
+                        resource: v.as_entire_binding(),
+                    });
+                }
                 let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some(&d.label),
                     layout: &pipeline.get_bind_group_layout(0),
                     entries: &entries,
                 });
-                (bind_group, param_buf)
+                (bind_group, param_buf, view_buf)
             })?;
             params.push(param_buf);
+            params.extend(view_buf);
             steps.push(Step {
                 pipeline,
                 bind_group,

@@ -10,6 +10,9 @@
 //!
 //! The binding order is the same in every shader: 0 = the kernel's `Params` uniform (declared in
 //! the kernel file), 1 = the output `y`, 2.. = the inputs in the order the [`Kernel`] lists them.
+//! A kernel whose output is a view into a larger buffer (see `OutputView`) also gets the view's
+//! uniform at binding 15, and `store_y` places each element through it: the kernels index their
+//! output as a dense tensor either way.
 
 use super::Kernel;
 
@@ -43,28 +46,47 @@ fn header(storage: Storage) -> &'static str {
     }
 }
 
-fn output(name: &str, storage: Storage) -> String {
-    match storage {
+/// Binding of the output view uniform (`OutputView`) in kernels assembled with one.
+pub(crate) const VIEW_BINDING: u32 = 15;
+
+fn output(name: &str, storage: Storage, viewed: bool) -> String {
+    // Element i of the output value lands at y_index(i): itself, or with a view (the value is
+    // a slice of a larger buffer, such as a concat's channel range) at
+    // offset + n * stride + (i - n * item) for item n.
+    let index = if viewed {
+        format!(
+            "@group(0) @binding({VIEW_BINDING}) var<uniform> {name}_view: vec4<u32>;\n\
+             fn {name}_index(i: u32) -> u32 {{\n\
+             \x20 let n = i / {name}_view.x;\n\
+             \x20 return {name}_view.z + n * {name}_view.y + (i - n * {name}_view.x);\n\
+             }}\n"
+        )
+    } else {
+        format!("fn {name}_index(i: u32) -> u32 {{ return i; }}\n")
+    };
+    let store = match storage {
         Storage::F32 => format!(
             "@group(0) @binding(1) var<storage, read_write> {name}: array<f32>;\n\
-             fn store_{name}(i: u32, v: f32) {{ {name}[i] = v; }}\n"
+             fn store_{name}(i: u32, v: f32) {{ {name}[{name}_index(i)] = v; }}\n"
         ),
         Storage::F16 => format!(
             "@group(0) @binding(1) var<storage, read_write> {name}: array<f16>;\n\
-             fn store_{name}(i: u32, v: f32) {{ {name}[i] = f16(v); }}\n"
+             fn store_{name}(i: u32, v: f32) {{ {name}[{name}_index(i)] = f16(v); }}\n"
         ),
         // Two invocations may own the two halves of one word: each clears and sets only its
         // own half with atomic read-modify-writes, so the order between them does not matter.
         Storage::F16Packed => format!(
             "@group(0) @binding(1) var<storage, read_write> {name}: array<atomic<u32>>;\n\
              fn store_{name}(i: u32, v: f32) {{\n\
-             \x20 let s = (i & 1u) * 16u;\n\
+             \x20 let j = {name}_index(i);\n\
+             \x20 let s = (j & 1u) * 16u;\n\
              \x20 let bits = (pack2x16float(vec2<f32>(v, 0.0)) & 0xffffu) << s;\n\
-             \x20 atomicAnd(&{name}[i >> 1u], ~(0xffffu << s));\n\
-             \x20 atomicOr(&{name}[i >> 1u], bits);\n\
+             \x20 atomicAnd(&{name}[j >> 1u], ~(0xffffu << s));\n\
+             \x20 atomicOr(&{name}[j >> 1u], bits);\n\
              }}\n"
         ),
-    }
+    };
+    index + &store
 }
 
 fn input(binding: usize, name: &str, storage: Storage) -> String {
@@ -128,14 +150,14 @@ fn activate(v: f32, act: u32) -> f32 {
 ";
 
 /// The full WGSL of `kernel` for `storage`.
-pub(crate) fn assemble(kernel: &Kernel, storage: Storage) -> String {
+pub(crate) fn assemble(kernel: &Kernel, storage: Storage, viewed: bool) -> String {
     let mut s = String::new();
     if cfg!(target_arch = "wasm32") && kernel.source.contains("subgroupBroadcast") {
         s.push_str("enable subgroups;\n");
     }
     s.push_str(header(storage));
     s.push_str(COMMON);
-    s.push_str(&output("y", storage));
+    s.push_str(&output("y", storage, viewed));
     for (i, name) in kernel.inputs.iter().enumerate() {
         s.push_str(&input(i + 2, name, storage));
     }

@@ -720,6 +720,7 @@ impl ConvParams {
                     workgroups: [x_wg, y_wg, u("groups", self.groups)?],
                     output: y,
                     inputs: vec![x, w, b],
+                    output_view: None,
                 }]);
             }
             if algorithm == ConvAlgorithm::Gemm8Row8Sg {
@@ -742,6 +743,7 @@ impl ConvParams {
                     ],
                     output: y,
                     inputs: vec![x, w, b],
+                    output_view: None,
                 }]);
             }
             if subgroup > 0 {
@@ -762,6 +764,7 @@ impl ConvParams {
                     ],
                     output: y,
                     inputs: vec![x, w, b],
+                    output_view: None,
                 }]);
             }
             let [x_wg, y_wg, _] = grid(tiles);
@@ -778,6 +781,7 @@ impl ConvParams {
                 workgroups: [x_wg, y_wg, u("groups", self.groups)?],
                 output: y,
                 inputs: vec![x, w, b],
+                output_view: None,
             }]);
         }
         let (kernel, total) = match algorithm {
@@ -797,6 +801,7 @@ impl ConvParams {
             workgroups: grid(total),
             output: y,
             inputs: vec![x, w, b],
+            output_view: None,
         }])
     }
 }

@@ -163,6 +163,7 @@ impl LinearParams {
                 ],
                 output: y,
                 inputs: vec![x, w, b],
+                output_view: None,
             }]);
         }
         let mm = MatmulParams {

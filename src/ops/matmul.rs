@@ -247,6 +247,7 @@ impl MatmulParams {
                 ],
                 output: y,
                 inputs: vec![x, w, b],
+                output_view: None,
             });
         }
         if self.wide && self.x8 {
@@ -262,6 +263,7 @@ impl MatmulParams {
                 ],
                 output: y,
                 inputs: vec![x, w, b],
+                output_view: None,
             });
         }
         if self.wide {
@@ -277,6 +279,7 @@ impl MatmulParams {
                 ],
                 output: y,
                 inputs: vec![x, w, b],
+                output_view: None,
             });
         }
         Ok(Dispatch {
@@ -299,6 +302,7 @@ impl MatmulParams {
             ],
             output: y,
             inputs: vec![x, w, b],
+            output_view: None,
         })
     }
 }

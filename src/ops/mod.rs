@@ -195,5 +195,6 @@ pub(crate) fn elementwise(
         workgroups: grid(invocations),
         output: y,
         inputs,
+        output_view: None,
     }
 }

@@ -142,6 +142,7 @@ impl PoolParams {
             workgroups: grid(total),
             output: y,
             inputs: vec![x],
+            output_view: None,
         }])
     }
 }
