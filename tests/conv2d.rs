@@ -4,7 +4,7 @@ mod common;
 
 use common::{check, modes, random, rng};
 use deeproots::ops::{conv2d, conv2d::ConvAlgorithm, conv2d::ConvParams, Activation, Target};
-use deeproots::reference;
+use deeproots::{reference, Tensor};
 use rand::Rng;
 
 struct Case {
@@ -492,4 +492,46 @@ fn every_algorithm_has_a_distinct_name_and_consistent_facts() {
             assert!(t.cpu || !chosen.is_cpu_only(), "{p:?} {t:?}: {chosen:?}");
         }
     }
+}
+
+#[test]
+fn the_subgroup_matmul_narrows_its_tiles_where_a_cpu_would_idle() {
+    let auto = ConvAlgorithm::MatmulSg;
+    let cpu = Target {
+        cpu: true,
+        min_workgroups: 0,
+        subgroup: Some(8),
+        subgroup_max: 8,
+    };
+    // GoogLeNet at batch 1: 28 x 28, 15 x 15 and 8 x 8 maps.
+    let launched = |c_in, c_out, n_pix| layer(c_in, c_out, 1, 0, 1, 1).launched(auto, n_pix, cpu);
+    assert_eq!(launched(192, 64, 784), ConvAlgorithm::Matmul32x8Sg);
+    assert_eq!(launched(192, 16, 784), ConvAlgorithm::Matmul16x8Sg);
+    assert_eq!(launched(480, 96, 225), ConvAlgorithm::Matmul16x8Sg);
+    assert_eq!(launched(528, 32, 225), ConvAlgorithm::Matmul8x8Sg);
+    assert_eq!(launched(832, 160, 64), ConvAlgorithm::Matmul8x8Sg);
+    assert_eq!(launched(832, 48, 64), ConvAlgorithm::Matmul8Sg);
+    // 32 rows only where 32 divides the outputs per group (the weight layout is shared).
+    assert_eq!(launched(512, 112, 32 * 225), ConvAlgorithm::Matmul16x8Sg);
+    assert_eq!(launched(512, 24, 32 * 225), ConvAlgorithm::Matmul8x8Sg);
+    // Large batches keep the widest tiles.
+    assert_eq!(launched(192, 160, 32 * 1024), ConvAlgorithm::Matmul32x8Sg);
+    for c_out in [16, 24, 48, 64, 112, 160] {
+        let p = layer(64, c_out, 1, 0, 1, 1);
+        let w = Tensor::new(
+            p.weight_shape(),
+            (0..64 * c_out).map(|i| i as f32).collect(),
+        )
+        .unwrap();
+        let packed = p.device_weight(auto, &w).unwrap();
+        for n_pix in [1, 64, 225, 784, 32 * 1024] {
+            let fixed = p.launched(auto, n_pix, cpu);
+            assert_eq!(
+                p.device_weight(fixed, &w).unwrap(),
+                packed,
+                "{c_out} outputs: {fixed:?} reads another layout"
+            );
+        }
+    }
+    assert_eq!(layer(192, 64, 1, 0, 1, 1).algorithm(cpu), auto);
 }

@@ -163,7 +163,18 @@ pub enum ConvAlgorithm {
     /// `Gemm8K4` or `Gemm8K8` where a split is due, else `Gemm8`, or `Matmul8` for pointwise
     /// layers. The default on GPUs.
     Gemm8Split,
+    /// The subgroup matmul with as many output channels per invocation as the layer can use,
+    /// chosen at each launch from its shape and batch ([`ConvParams::sg_rows`]): `Matmul32x8Sg`
+    /// or `Matmul16x8Sg` where 32 or 16 divides the outputs per group and the layer still
+    /// makes enough invocations, else `Matmul8x8Sg` or `Matmul8Sg`. All four read the same
+    /// weight layout here. The default for pointwise layers on CPU adapters with subgroups.
+    MatmulSg,
 }
+
+/// Invocations below which [`ConvAlgorithm::MatmulSg`] takes fewer output channels per
+/// invocation: on lavapipe (2 cores) at batch 1, GoogLeNet's 1x1 layers with fewer were up to
+/// 2x faster with narrower tiles, those with more were not (docs/results/lavapipe-small-ops.txt).
+pub const SG_MIN_INVOCATIONS: usize = 96;
 
 /// What the rest of the crate needs to know about one [`ConvAlgorithm`]: adding a kernel means
 /// one row in [`ConvAlgorithm::facts`], one place in [`ConvAlgorithm::ALL`] and its dispatch.
@@ -186,46 +197,33 @@ struct Facts {
 
 impl ConvAlgorithm {
     /// This algorithm's facts, one row per kernel.
+    #[rustfmt::skip]
     const fn facts(self) -> Facts {
         use ConvAlgorithm::*;
-        let (name, tile_rows, matmul, subgroups, without_subgroups, k_slices, cpu_only) = match self
-        {
-            Direct => ("direct", None, false, false, Direct, None, false),
-            DirectRow => ("direct-row", None, false, false, DirectRow, None, false),
-            Gemm => ("gemm", Some(4), false, false, Gemm, None, false),
-            Gemm8 => ("gemm8", Some(8), false, false, Gemm8, None, false),
-            Gemm8Row => ("gemm8-row", Some(8), false, false, Gemm8Row, None, false),
-            Gemm8Row8 => ("gemm8-row8", Some(8), false, false, Gemm8Row8, None, false),
-            Matmul => ("matmul", None, true, false, Matmul, None, false),
-            Matmul8 => ("matmul8", Some(8), true, false, Matmul8, None, false),
-            Matmul8x8 => ("matmul8x8", Some(8), true, false, Matmul8x8, None, false),
-            Gemm8Sg => ("gemm8-sg", Some(8), false, true, Gemm8, None, false),
-            Gemm8Row8Sg => (
-                "gemm8-row8-sg",
-                Some(8),
-                false,
-                true,
-                Gemm8Row8,
-                None,
-                false,
-            ),
-            Matmul8Sg => ("matmul8-sg", Some(8), true, true, Matmul8, None, false),
-            Matmul8x8Sg => ("matmul8x8-sg", Some(8), true, true, Matmul8x8, None, false),
-            Matmul16x8Sg => ("matmul16x8-sg", Some(16), true, true, Matmul8x8, None, true),
-            Matmul32x8Sg => ("matmul32x8-sg", Some(32), true, true, Matmul8x8, None, true),
-            Gemm8K2 => ("gemm8-k2", Some(8), false, false, Gemm8K2, Some(2), false),
-            Gemm8K4 => ("gemm8-k4", Some(8), false, false, Gemm8K4, Some(4), false),
-            Gemm8K8 => ("gemm8-k8", Some(8), false, false, Gemm8K8, Some(8), false),
-            Gemm8Split => (
-                "gemm8-split",
-                Some(8),
-                false,
-                false,
-                Gemm8Split,
-                None,
-                false,
-            ),
-        };
+        // (name, tile rows, matmul only, needs subgroups, without subgroups, K slices, CPU only)
+        let (name, tile_rows, matmul, subgroups, without_subgroups, k_slices, cpu_only) =
+            match self {
+                Direct =>       ("direct",        None,     false, false, Direct,     None,    false),
+                DirectRow =>    ("direct-row",    None,     false, false, DirectRow,  None,    false),
+                Gemm =>         ("gemm",          Some(4),  false, false, Gemm,       None,    false),
+                Gemm8 =>        ("gemm8",         Some(8),  false, false, Gemm8,      None,    false),
+                Gemm8Row =>     ("gemm8-row",     Some(8),  false, false, Gemm8Row,   None,    false),
+                Gemm8Row8 =>    ("gemm8-row8",    Some(8),  false, false, Gemm8Row8,  None,    false),
+                Matmul =>       ("matmul",        None,     true,  false, Matmul,     None,    false),
+                Matmul8 =>      ("matmul8",       Some(8),  true,  false, Matmul8,    None,    false),
+                Matmul8x8 =>    ("matmul8x8",     Some(8),  true,  false, Matmul8x8,  None,    false),
+                Gemm8Sg =>      ("gemm8-sg",      Some(8),  false, true,  Gemm8,      None,    false),
+                Gemm8Row8Sg =>  ("gemm8-row8-sg", Some(8),  false, true,  Gemm8Row8,  None,    false),
+                Matmul8Sg =>    ("matmul8-sg",    Some(8),  true,  true,  Matmul8,    None,    false),
+                Matmul8x8Sg =>  ("matmul8x8-sg",  Some(8),  true,  true,  Matmul8x8,  None,    false),
+                Matmul16x8Sg => ("matmul16x8-sg", Some(16), true,  true,  Matmul8x8,  None,    true),
+                Matmul32x8Sg => ("matmul32x8-sg", Some(32), true,  true,  Matmul8x8,  None,    true),
+                MatmulSg =>     ("matmul-sg",     Some(8),  true,  true,  Matmul8x8,  None,    true),
+                Gemm8K2 =>      ("gemm8-k2",      Some(8),  false, false, Gemm8K2,    Some(2), false),
+                Gemm8K4 =>      ("gemm8-k4",      Some(8),  false, false, Gemm8K4,    Some(4), false),
+                Gemm8K8 =>      ("gemm8-k8",      Some(8),  false, false, Gemm8K8,    Some(8), false),
+                Gemm8Split =>   ("gemm8-split",   Some(8),  false, false, Gemm8Split, None,    false),
+            };
         Facts {
             name,
             tile_rows,
@@ -269,7 +267,8 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
+        Self::MatmulSg,
         Self::Matmul32x8Sg,
         Self::Matmul16x8Sg,
         Self::Matmul8x8Sg,
@@ -448,8 +447,8 @@ impl ConvParams {
     /// tiles with K split as the launch needs ([`ConvAlgorithm::Gemm8Split`]) for pointwise
     /// layers and where a group has at least 4 output channels, the direct kernel with row runs
     /// otherwise (depthwise); on CPU adapters the matmul with 8 x 8 tiles for pointwise layers
-    /// (with subgroups, the subgroup form with 32 or 16 channels per invocation where that
-    /// divides the outputs per group, else 8), the implicit GEMM where a group has at
+    /// (with subgroups, the subgroup form with as many channels per invocation as the launch
+    /// can use, [`ConvAlgorithm::MatmulSg`]), the implicit GEMM where a group has at
     /// least 4 output channels (8-channel tiles where it has at least 8: the 8 x 8 row-reuse
     /// form with subgroup weights where the device has subgroups, the window is wider than 1 and
     /// the dilation along x is 1; without subgroups where also the stride along x is 1 and the
@@ -465,9 +464,7 @@ impl ConvParams {
             // Every kernel runs a pointwise layer.
             Some(a) if self.is_pointwise() => a,
             None if self.is_pointwise() => match (target.cpu, sg) {
-                (true, true) if per_group.is_multiple_of(32) => Matmul32x8Sg,
-                (true, true) if per_group.is_multiple_of(16) => Matmul16x8Sg,
-                (true, true) => Matmul8x8Sg,
+                (true, true) => MatmulSg,
                 (true, false) => Matmul8x8,
                 (false, _) => Gemm8Split,
             },
@@ -531,10 +528,31 @@ impl ConvParams {
         ks
     }
 
+    /// Output channels and pixels per invocation [`ConvAlgorithm::MatmulSg`] takes for `n_pix`
+    /// output pixels: 32 or 16 channels by 8 pixels (where 32 or 16 divides the outputs per
+    /// group), the first that still makes [`SG_MIN_INVOCATIONS`] invocations, else 8 by 8 if
+    /// that does, else 8 by 4.
+    pub fn sg_tile(&self, n_pix: usize) -> (usize, usize) {
+        let g = self.groups.max(1);
+        let m = self.c_out / g;
+        let invocations = |rows: usize, cols: usize| g * m.div_ceil(rows) * n_pix.div_ceil(cols);
+        for rows in [32, 16] {
+            if m.is_multiple_of(rows) && invocations(rows, 8) >= SG_MIN_INVOCATIONS {
+                return (rows, 8);
+            }
+        }
+        if invocations(8, 8) >= SG_MIN_INVOCATIONS {
+            (8, 8)
+        } else {
+            (8, 4)
+        }
+    }
+
     /// The kernel `algorithm` launches for `n_pix` output pixels: itself, except
     /// [`ConvAlgorithm::Gemm8Split`], which becomes one of the fixed splits, `Gemm8` or (pointwise
-    /// layers) `Matmul8`, and `Gemm8Row8Sg`, which becomes `Gemm8Sg` where the dilation along x
-    /// is not 1.
+    /// layers) `Matmul8`, [`ConvAlgorithm::MatmulSg`], which becomes one of the fixed subgroup
+    /// matmuls, and `Gemm8Row8Sg`, which becomes `Gemm8Sg` where the dilation along x is not
+    /// 1.
     pub fn launched(
         &self,
         algorithm: ConvAlgorithm,
@@ -546,6 +564,14 @@ impl ConvParams {
                 algorithm
             } else {
                 ConvAlgorithm::Gemm8Sg
+            };
+        }
+        if algorithm == ConvAlgorithm::MatmulSg {
+            return match self.sg_tile(n_pix) {
+                (32, _) => ConvAlgorithm::Matmul32x8Sg,
+                (16, _) => ConvAlgorithm::Matmul16x8Sg,
+                (_, 8) => ConvAlgorithm::Matmul8x8Sg,
+                _ => ConvAlgorithm::Matmul8Sg,
             };
         }
         if algorithm != ConvAlgorithm::Gemm8Split {
