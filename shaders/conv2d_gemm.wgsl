@@ -14,7 +14,7 @@ struct Params {
   kw: u32, sh: u32, sw: u32, dh: u32,
   dw: u32, pt: u32, pl: u32, act: u32,
   m: u32, mp: u32, k: u32, n: u32,
-  tiles_m: u32, tiles: u32,
+  tiles_m: u32, tiles: u32, wx: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 

@@ -1,31 +1,31 @@
 
 // main8_sg: the 8 x 4 tiles of `main8` for adapters with subgroups (appended to
-// conv2d_gemm.wgsl only where the device has them). A workgroup is WX x (64 / WX) invocations;
-// each row of WX shares one tile of 8 output channels and takes 4 output pixels per invocation,
+// conv2d_gemm.wgsl only where the device has them). A workgroup is wx x (64 / wx) invocations;
+// each row of wx shares one tile of 8 output channels and takes 4 output pixels per invocation,
 // so at every step the subgroup loads the tile's 8 weights once (lane r: channel r; with 4-lane
 // subgroups, channels r and r + 4) and shares them by broadcast, instead of every invocation
-// loading all eight: on CPU adapters each load is a gather, one lane at a time. WX is a
+// loading all eight: on CPU adapters each load is a gather, one lane at a time. wx is a
 // multiple of the largest subgroup, whose lanes are consecutive invocations, so a subgroup
 // never spans two rows. No invocation leaves early (broadcasts need the whole subgroup): pixels
 // and channel tiles past the edge read valid elements and are not stored.
-// Overrides: SUBGROUP (subgroup_weights.wgsl). WX: invocations
-// along the pixels per workgroup row (a power of two, 4 to 64). SX: main8_row8_sg's stride
-// along x (the layer's sw).
-// Grid: x = min(ceil(N / (4 * WX)), 65535) (blocks of pixel tiles, looped over),
-// y = ceil(tiles_m / (64 / WX)), z = groups.
-override WX: u32 = 64u;
+// Overrides: SUBGROUP (subgroup_weights.wgsl); SX: main8_row8_sg's stride along x (the layer's
+// sw). Params.wx: invocations along the pixels per workgroup row (a power of two, 4 to 64; a
+// uniform, as in matmul8_sg.wgsl).
+// Grid: x = min(ceil(N / (4 * wx)), 65535) (blocks of pixel tiles, looped over),
+// y = ceil(tiles_m / (64 / wx)), z = groups.
 override SX: u32 = 1u;
 
 @compute @workgroup_size(64)
 fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32,
             @builtin(subgroup_invocation_id) lane: u32) {
-  // Row lid3.y of WX invocations, lid3.x along it (a 1-D workgroup: naga takes subgroup
+  let wx = p.wx;
+  // Row lid3.y of wx invocations, lid3.x along it (a 1-D workgroup: naga takes subgroup
   // builtins only there).
-  let lid3 = vec2<u32>(li % WX, li / WX);
+  let lid3 = vec2<u32>(li % wx, li / wx);
   let g = wid.z;
   let lid = lid3.x;
-  let tm_own = wid.y * (64u / WX) + lid3.y;
+  let tm_own = wid.y * (64u / wx) + lid3.y;
   // Channel tiles past the last load the last and store nothing.
   let tm = min(tm_own, p.tiles_m - 1u);
   let cin_g = p.c_in / p.groups;
@@ -34,8 +34,8 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let wbase = g * p.k * p.mp + tm * 8u;
   let wstep = p.kh * p.kw * p.mp;
   let tiles_n = (p.n + 3u) / 4u;
-  for (var blk = wid.x; blk * WX < tiles_n; blk += nwg.x) {
-    let tn = blk * WX + lid;
+  for (var blk = wid.x; blk * wx < tiles_n; blk += nwg.x) {
+    let tn = blk * wx + lid;
     let w0 = window(min(tn * 4u, last), g, cin_g);
     let w1 = window(min(tn * 4u + 1u, last), g, cin_g);
     let w2 = window(min(tn * 4u + 2u, last), g, cin_g);
@@ -119,8 +119,9 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32,
                  @builtin(subgroup_invocation_id) lane: u32) {
+  let wx = p.wx;
   let g = wid.z;
-  let tm_own = wid.y * (64u / WX) + li / WX;
+  let tm_own = wid.y * (64u / wx) + li / wx;
   let tm = min(tm_own, p.tiles_m - 1u);
   let cin_g = p.c_in / p.groups;
   let hw = p.h * p.w;
@@ -128,8 +129,8 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let tiles_n = p.batch * p.ho * runs;
   let wbase = g * p.k * p.mp + tm * 8u;
   let wci = p.kh * p.kw * p.mp;
-  for (var blk = wid.x; blk * WX < tiles_n; blk += nwg.x) {
-    let tn_own = blk * WX + li % WX;
+  for (var blk = wid.x; blk * wx < tiles_n; blk += nwg.x) {
+    let tn_own = blk * wx + li % wx;
     let tn = min(tn_own, tiles_n - 1u);
     let b = tn / (p.ho * runs);
     let oy = (tn / runs) % p.ho;

@@ -1,18 +1,19 @@
 
 // main_sg: the 8 x 4 tiles of `main` for adapters with subgroups (appended to matmul8.wgsl
-// only where the device has them). A workgroup is WX x (64 / WX) invocations; each row of WX
+// only where the device has them). A workgroup is wx x (64 / wx) invocations; each row of wx
 // shares one 8-row tile of A and takes 4 columns per invocation, so at every k the subgroup
 // loads the tile's 8 weights once (lane r: row r; with 4-lane subgroups, rows r and r + 4) and
 // shares them by broadcast, instead of every invocation loading all eight: on CPU adapters each
-// load is a gather, one lane at a time. WX is a multiple of the largest subgroup, whose lanes
+// load is a gather, one lane at a time. wx is a multiple of the largest subgroup, whose lanes
 // are consecutive invocations, so a subgroup never spans two rows. No invocation leaves early
 // (broadcasts need the whole subgroup): columns and rows past the edge read valid elements and
 // are not stored.
-// Overrides: VEC_B as `main`; SUBGROUP (subgroup_weights.wgsl); WX:
-// invocations along N per workgroup row (a power of two, 4 to 64).
-// Grid: x = min(ceil(N / (4 * WX)), 65535) (blocks of columns, looped over),
-// y = ceil(ceil(M / 8) / (64 / WX)), z = batches * groups.
-override WX: u32 = 64u;
+// Overrides: VEC_B as `main`; SUBGROUP (subgroup_weights.wgsl). Params.wx: invocations along N
+// per workgroup row (a power of two, 4 to 64; a uniform rather than an override so that layers
+// differing only in it share one pipeline: lavapipe recompiles evicted pipelines when a model
+// has too many).
+// Grid: x = min(ceil(N / (4 * wx)), 65535) (blocks of columns, looped over),
+// y = ceil(ceil(M / 8) / (64 / wx)), z = batches * groups.
 
 // The biases of rows m0 .. m0 + 7 of a group whose biases start at bias_base (rows past M read
 // the last), loaded once per subgroup and broadcast; from uniform control flow only.
@@ -38,14 +39,15 @@ fn store_colb(c_base: u32, m0: u32, n: u32, acc: vec4<f32>, bias: vec4<f32>) {
 fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) li: u32,
            @builtin(subgroup_invocation_id) lane: u32) {
-  // Row lid3.y of WX invocations, lid3.x along it (a 1-D workgroup: naga takes subgroup
+  let wx = p.wx;
+  // Row lid3.y of wx invocations, lid3.x along it (a 1-D workgroup: naga takes subgroup
   // builtins only there).
-  let lid3 = vec2<u32>(li % WX, li / WX);
+  let lid3 = vec2<u32>(li % wx, li / wx);
   let g = wid.z % p.groups;
   let b = wid.z / p.groups;
   let lid = lid3.x;
   let mp = (p.m + 7u) / 8u * 8u;
-  let tm = wid.y * (64u / WX) + lid3.y;
+  let tm = wid.y * (64u / wx) + lid3.y;
   // Rows past the last tile load the last tile and store nothing.
   let m0 = min(tm, mp / 8u - 1u) * 8u;
   let own_tile = tm * 8u < mp;
@@ -54,8 +56,8 @@ fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   let bias_base = g * p.m;
   let last = p.n - 1u;
   let a_base = g * p.k * mp + m0;
-  for (var blk = wid.x; blk * 4u * WX < p.n; blk += nwg.x) {
-    let n0 = blk * 4u * WX + lid * 4u;
+  for (var blk = wid.x; blk * 4u * wx < p.n; blk += nwg.x) {
+    let n0 = blk * 4u * wx + lid * 4u;
     let c0 = b_base + min(n0, last) * p.sb_n;
     let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
     let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
@@ -108,19 +110,20 @@ fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
 }
 
 // main_sg8: main_sg with 8 columns per invocation (two 4-vectors of B): with the weights shared
-// by broadcast, one weight gather and 8 input gathers feed 64 multiply-adds. Rows of WX
-// invocations cover 8 * WX columns. Grid: x = min(ceil(N / (8 * WX)), 65535), y and z as
+// by broadcast, one weight gather and 8 input gathers feed 64 multiply-adds. Rows of wx
+// invocations cover 8 * wx columns. Grid: x = min(ceil(N / (8 * wx)), 65535), y and z as
 // main_sg.
 @compute @workgroup_size(64)
 fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32,
             @builtin(subgroup_invocation_id) lane: u32) {
-  let lid3 = vec2<u32>(li % WX, li / WX);
+  let wx = p.wx;
+  let lid3 = vec2<u32>(li % wx, li / wx);
   let g = wid.z % p.groups;
   let b = wid.z / p.groups;
   let lid = lid3.x;
   let mp = (p.m + 7u) / 8u * 8u;
-  let tm = wid.y * (64u / WX) + lid3.y;
+  let tm = wid.y * (64u / wx) + lid3.y;
   let m0 = min(tm, mp / 8u - 1u) * 8u;
   let own_tile = tm * 8u < mp;
   let b_base = b * p.sb_b + g * p.sb_g;
@@ -128,8 +131,8 @@ fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let bias_base = g * p.m;
   let last = p.n - 1u;
   let a_base = g * p.k * mp + m0;
-  for (var blk = wid.x; blk * 8u * WX < p.n; blk += nwg.x) {
-    let n0 = blk * 8u * WX + lid * 8u;
+  for (var blk = wid.x; blk * 8u * wx < p.n; blk += nwg.x) {
+    let n0 = blk * 8u * wx + lid * 8u;
     let c0 = b_base + min(n0 + 0u, last) * p.sb_n;
     let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
     let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
@@ -220,16 +223,17 @@ fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // each loaded once per subgroup and broadcast): per k, 2 or 4 weight gathers and the same 8 input
 // gathers feed 128 or 256 multiply-adds. On lavapipe the input loads were about half of
 // main_sg8's time (NIN's conv1b: 117 ms, 61 without them). A repacked to MP = M rounded up to 16
-// or 32. Grid: x as main_sg8, y = ceil(ceil(M / rows) / (64 / WX)), z as main_sg.
+// or 32. Grid: x as main_sg8, y = ceil(ceil(M / rows) / (64 / wx)), z as main_sg.
 @compute @workgroup_size(64)
 fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32,
              @builtin(subgroup_invocation_id) lane: u32) {
+  let wx = p.wx;
   let g = wid.z % p.groups;
   let b = wid.z / p.groups;
-  let lid = li % WX;
+  let lid = li % wx;
   let mp = (p.m + 15u) / 16u * 16u;
-  let tm = wid.y * (64u / WX) + li / WX;
+  let tm = wid.y * (64u / wx) + li / wx;
   let m0 = min(tm, mp / 16u - 1u) * 16u;
   let own_tile = tm * 16u < mp;
   let b_base = b * p.sb_b + g * p.sb_g;
@@ -237,8 +241,8 @@ fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let bias_base = g * p.m;
   let last = p.n - 1u;
   let a_base = g * p.k * mp + m0;
-  for (var blk = wid.x; blk * 8u * WX < p.n; blk += nwg.x) {
-    let n0 = blk * 8u * WX + lid * 8u;
+  for (var blk = wid.x; blk * 8u * wx < p.n; blk += nwg.x) {
+    let n0 = blk * 8u * wx + lid * 8u;
     let c0 = b_base + min(n0 + 0u, last) * p.sb_n;
     let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
     let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
@@ -327,11 +331,12 @@ fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 fn main_sg32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) li: u32,
              @builtin(subgroup_invocation_id) lane: u32) {
+  let wx = p.wx;
   let g = wid.z % p.groups;
   let b = wid.z / p.groups;
-  let lid = li % WX;
+  let lid = li % wx;
   let mp = (p.m + 31u) / 32u * 32u;
-  let tm = wid.y * (64u / WX) + li / WX;
+  let tm = wid.y * (64u / wx) + li / wx;
   let m0 = min(tm, mp / 32u - 1u) * 32u;
   let own_tile = tm * 32u < mp;
   let b_base = b * p.sb_b + g * p.sb_g;
@@ -339,8 +344,8 @@ fn main_sg32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let bias_base = g * p.m;
   let last = p.n - 1u;
   let a_base = g * p.k * mp + m0;
-  for (var blk = wid.x; blk * 8u * WX < p.n; blk += nwg.x) {
-    let n0 = blk * 8u * WX + lid * 8u;
+  for (var blk = wid.x; blk * 8u * wx < p.n; blk += nwg.x) {
+    let n0 = blk * 8u * wx + lid * 8u;
     let c0 = b_base + min(n0 + 0u, last) * p.sb_n;
     let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
     let c2 = b_base + min(n0 + 2u, last) * p.sb_n;

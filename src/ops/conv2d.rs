@@ -734,6 +734,7 @@ impl ConvParams {
                 n: u("batch x pixels", n_pix)?,
                 tiles_m: u("tiles", tiles_m)?,
                 tiles: u("tiles", tiles)?,
+                wx: 0,
             };
             if let Some(ks) = algorithm.k_slices() {
                 // 64 / ks tiles per workgroup, ks slices each.
@@ -753,12 +754,12 @@ impl ConvParams {
                 // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row.
                 let tiles_n = n * out[2] * out[3].div_ceil(8);
                 let wx = target.subgroup_row(tiles_n);
+                let params = GemmUniform { wx, ..params };
                 return Ok(vec![Dispatch {
                     label: label.to_string(),
                     kernel: &GEMM8_ROW8_SG_KERNEL,
                     constants: vec![
                         ("SUBGROUP", f64::from(subgroup.min(8))),
-                        ("WX", f64::from(wx)),
                         ("SX", f64::from(geometry.sw)),
                     ],
                     params: bytemuck::bytes_of(&params).to_vec(),
@@ -775,13 +776,11 @@ impl ConvParams {
             if subgroup > 0 {
                 // One 8-channel tile per workgroup row, blocks of wx pixel tiles along x.
                 let wx = target.subgroup_row(n_pix.div_ceil(4));
+                let params = GemmUniform { wx, ..params };
                 return Ok(vec![Dispatch {
                     label: label.to_string(),
                     kernel: &GEMM8_SG_KERNEL,
-                    constants: vec![
-                        ("SUBGROUP", f64::from(subgroup.min(8))),
-                        ("WX", f64::from(wx)),
-                    ],
+                    constants: vec![("SUBGROUP", f64::from(subgroup.min(8)))],
                     params: bytemuck::bytes_of(&params).to_vec(),
                     workgroups: [
                         u("pixel blocks", n_pix.div_ceil(4 * wx as usize).min(65535))?,
@@ -875,6 +874,8 @@ struct GemmUniform {
     n: u32,
     tiles_m: u32,
     tiles: u32,
+    /// Invocations per workgroup row of the subgroup kernels.
+    wx: u32,
 }
 
 /// Checks weight and bias shapes against the params.

@@ -121,7 +121,7 @@ pub struct MatmulParams {
     /// With `wide`: the subgroup size (4 or at least 8) the subgroup kernel may count on
     /// (`matmul8_sg.wgsl`), or 0 for the kernel without subgroups.
     pub subgroup: u32,
-    /// With `subgroup`: invocations per workgroup row (override `WX`, see
+    /// With `subgroup`: invocations per workgroup row (`Params.wx`, see
     /// [`super::Target::subgroup_row`]).
     pub row_width: u32,
 }
@@ -137,6 +137,8 @@ struct MatmulUniform {
     sb: [u32; 4],
     sc: [u32; 4],
     act: u32,
+    /// Invocations per workgroup row of the subgroup kernels (`row_width`).
+    wx: u32,
 }
 
 impl MatmulParams {
@@ -216,6 +218,7 @@ impl MatmulParams {
             sb: strides(self.b_strides)?,
             sc: strides(self.c_strides)?,
             act: self.activation.code(),
+            wx: self.row_width,
         };
         if self.wide && self.subgroup > 0 {
             let cols = if self.x8 { 8 } else { 4 };
@@ -231,7 +234,6 @@ impl MatmulParams {
                 constants: vec![
                     ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
                     ("SUBGROUP", f64::from(self.subgroup.min(8))),
-                    ("WX", f64::from(self.row_width)),
                 ],
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [

@@ -91,7 +91,7 @@ pub struct Target {
 }
 
 impl Target {
-    /// Invocations per workgroup row of the subgroup kernels (override `WX`) for `tiles`
+    /// Invocations per workgroup row of the subgroup kernels (`Params.wx`) for `tiles`
     /// 4-wide tiles along N: enough to cover them (a power of two, 4 to 64) and never fewer
     /// than the largest subgroup, so that no subgroup spans two rows.
     pub(crate) fn subgroup_row(&self, tiles: usize) -> u32 {
