@@ -8,7 +8,7 @@ use deeproots::graph::builder::{Conv, GraphBuilder};
 use deeproots::ops::pool::{PoolKind, PoolParams};
 use deeproots::ops::Activation;
 use deeproots::plan::Plan;
-use deeproots::{reference, Engine, Model, Precision, Tensor, WeightDtype};
+use deeproots::{reference, tensor::rel_l2, Engine, Model, Precision, Tensor, WeightDtype};
 use rand::rngs::SmallRng;
 use rand::Rng;
 
@@ -312,7 +312,21 @@ fn batches_larger_than_a_chunk_are_split() {
     let x = random(&mut rng, &shape);
     let a = whole.run(&[&x]).unwrap();
     let b = chunked.run(&[&x]).unwrap();
-    assert_eq!(a, b, "chunks of 2+2+1 give the batch-of-5 result");
+    if deeproots::ops::target(g).cpu {
+        // The CPU adapters' kernels add in the same order at every batch size.
+        assert_eq!(a, b, "chunks of 2+2+1 give the batch-of-5 result");
+    } else {
+        // GPUs choose some kernels by batch size (K split, the small-batch linear kernel),
+        // which changes the order of additions: the same result up to rounding.
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(a.shape(), b.shape());
+            let e = rel_l2(a.data(), b.data());
+            assert!(
+                e <= 1e-6,
+                "chunks of 2+2+1 vs the batch of 5: relative L2 {e:.2e}"
+            );
+        }
+    }
 }
 
 #[test]
