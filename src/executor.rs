@@ -87,9 +87,9 @@ impl Engine {
         // Tuned for the batch that really runs: at most one chunk.
         let storage = self.gpu.storage(precision);
         let chunk = batch.min(max_chunk(&self.gpu, &model.graph, storage)?);
+        let graph = execution_graph(&self.gpu, model)?;
         let tuning =
-            crate::tune::tune_async(&self.gpu, &model.graph, precision, chunk, cache, progress)
-                .await?;
+            crate::tune::tune_async(&self.gpu, &graph, precision, chunk, cache, progress).await?;
         let exec = Executor::new(self.gpu.clone(), model, precision, &tuning.choices())?;
         Ok((exec, tuning))
     }
@@ -152,7 +152,7 @@ impl Executor {
         choices: &HashMap<String, ConvAlgorithm>,
     ) -> Result<Self> {
         let storage = gpu.storage(precision);
-        let graph = model.graph.clone();
+        let graph = execution_graph(&gpu, model)?;
         let target = crate::ops::target(&gpu);
         let algorithms: HashMap<String, ConvAlgorithm> = graph
             .nodes
@@ -566,6 +566,22 @@ fn dims(s: &[usize]) -> String {
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The graph as `gpu` runs it: on CPU adapters, each strided 1x1 convolution is split into a
+/// subsample and a stride-1 convolution ([`Graph::with_strided_pointwise_split`]), which the
+/// matmul kernels run at about twice the GFLOP/s of the implicit GEMM (ResNet-50's downsampling
+/// layers on lavapipe, docs/results/lavapipe-small-ops.txt). Same results.
+fn execution_graph(gpu: &Gpu, model: &Model) -> Result<Graph> {
+    if !crate::ops::target(gpu).cpu {
+        return Ok(model.graph.clone());
+    }
+    let shapes = model
+        .weights
+        .iter()
+        .map(|(k, t)| (k.clone(), t.shape().to_vec()))
+        .collect();
+    model.graph.with_strided_pointwise_split(&shapes)
 }
 
 /// The largest batch one run can take on `gpu`: every slot must fit one binding, and a grouped

@@ -403,3 +403,59 @@ fn concat_inputs_are_written_in_place_unless_read_elsewhere() {
         }
     }
 }
+
+#[test]
+fn strided_pointwise_convolutions_split_into_subsample_and_matmul_keep_their_results() {
+    let mut b = GraphBuilder::new("strided-1x1", 5);
+    let x = b.input("image", &[12, 9, 7], None);
+    let a = b
+        .conv("a", &x, &Conv::new(16, 1).stride(2).act(Activation::Relu))
+        .unwrap();
+    let c = b
+        .conv("c", &x, &Conv::new(16, 1).stride(3).groups(4).no_bias())
+        .unwrap();
+    let c = b.conv("c2", &c, &Conv::new(16, 1).pad(0)).unwrap();
+    // Padded: left alone.
+    let p = b.conv("p", &x, &Conv::new(16, 1).stride(2).pad(1)).unwrap();
+    let model = b.finish(&[&a, &c, &p]).unwrap();
+    let shapes = model
+        .weights
+        .iter()
+        .map(|(k, t)| (k.clone(), t.shape().to_vec()))
+        .collect();
+    let split = model.graph.with_strided_pointwise_split(&shapes).unwrap();
+    let names: Vec<&str> = split.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["a_subsample", "a", "c_subsample", "c", "c2", "p"]);
+    for v in ["a", "c", "c2", "p"] {
+        assert_eq!(split.shape(v, 2), model.graph.shape(v, 2), "{v}");
+    }
+    let mut rng = rng("strided_pointwise_convolutions_split");
+    let x = random(&mut rng, &[2, 12, 9, 7]);
+    let want = reference::graph::run(&model, &[&x]).unwrap();
+    // The reference on the split graph gives the same results.
+    let split_model = Model {
+        graph: split,
+        ..model.clone()
+    };
+    for (g, w) in reference::graph::run(&split_model, &[&x])
+        .unwrap()
+        .iter()
+        .zip(&want)
+    {
+        assert_eq!(g, w);
+    }
+    for m in &modes() {
+        let exec = Engine::from_gpu(m.gpu.clone())
+            .load(&model, m.precision)
+            .unwrap();
+        let cpu = deeproots::ops::target(m.gpu).cpu;
+        assert_eq!(
+            exec.graph().nodes.iter().any(|n| n.name == "a_subsample"),
+            cpu,
+            "split on CPU adapters only"
+        );
+        for (i, (g, w)) in exec.run(&[&x]).unwrap().iter().zip(&want).enumerate() {
+            check(&format!("strided 1x1 output {i}"), m, g, w);
+        }
+    }
+}

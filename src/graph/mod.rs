@@ -620,6 +620,73 @@ impl Graph {
         })
     }
 
+    /// This graph with every 1x1 convolution of stride > 1 and no padding split into a
+    /// subsampling node (`<conv>_subsample`: a 1x1 average pool with the convolution's stride,
+    /// which copies the pixels the convolution reads) and the same convolution with stride 1,
+    /// which kernels for pointwise layers can run. The results are the same. `tensors`: the
+    /// weight shapes, as for [`Graph::from_raw`].
+    pub fn with_strided_pointwise_split(
+        &self,
+        tensors: &HashMap<String, Vec<usize>>,
+    ) -> Result<Self> {
+        let taken: HashSet<&str> = self
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .chain(self.inputs.iter().map(|i| i.name.as_str()))
+            .collect();
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        for n in &self.nodes {
+            let sub = format!("{}_subsample", n.name);
+            match &n.op {
+                Op::Conv2d {
+                    params,
+                    weight,
+                    bias,
+                } if params.kernel == [1, 1]
+                    && params.padding == [0; 4]
+                    && params.stride != [1, 1]
+                    && !taken.contains(sub.as_str()) =>
+                {
+                    nodes.push(Node {
+                        name: sub.clone(),
+                        op: Op::Pool(PoolParams {
+                            kind: PoolKind::Avg {
+                                count_include_pad: false,
+                            },
+                            kernel: [1, 1],
+                            stride: params.stride,
+                            padding: [0; 4],
+                            ceil_mode: false,
+                        }),
+                        inputs: n.inputs.clone(),
+                    });
+                    nodes.push(Node {
+                        name: n.name.clone(),
+                        op: Op::Conv2d {
+                            params: ConvParams {
+                                stride: [1, 1],
+                                ..params.clone()
+                            },
+                            weight: weight.clone(),
+                            bias: bias.clone(),
+                        },
+                        inputs: vec![sub],
+                    });
+                }
+                _ => nodes.push(n.clone()),
+            }
+        }
+        if nodes.len() == self.nodes.len() {
+            return Ok(self.clone());
+        }
+        Graph {
+            nodes,
+            ..self.clone()
+        }
+        .rebuild(tensors)
+    }
+
     /// Rebuilds the graph after its nodes changed (shapes re-inferred).
     pub(crate) fn rebuild(&self, tensors: &HashMap<String, Vec<usize>>) -> Result<Self> {
         Self::from_raw(&self.to_raw(), tensors)
