@@ -57,7 +57,8 @@ impl Engine {
     /// Uploads `model`'s weights for `precision` and returns an executor for it. Each
     /// convolution runs the kernel [`ConvParams::algorithm`]'s rule picks for this adapter.
     pub fn load(&self, model: &Model, precision: Precision) -> Result<Executor> {
-        Executor::new(self.gpu.clone(), model, precision, &HashMap::new())
+        let graph = execution_graph(&self.gpu, model)?;
+        Executor::new(self.gpu.clone(), model, graph, precision, &HashMap::new())
     }
 
     /// [`Engine::load`] with the kernels [`crate::tune`] measures fastest on this device for
@@ -90,7 +91,7 @@ impl Engine {
         let graph = execution_graph(&self.gpu, model)?;
         let tuning =
             crate::tune::tune_async(&self.gpu, &graph, precision, chunk, cache, progress).await?;
-        let exec = Executor::new(self.gpu.clone(), model, precision, &tuning.choices())?;
+        let exec = Executor::new(self.gpu.clone(), model, graph, precision, &tuning.choices())?;
         Ok((exec, tuning))
     }
 
@@ -144,15 +145,16 @@ impl std::fmt::Debug for Executor {
 }
 
 impl Executor {
-    /// `choices`: the kernel of each convolution node; nodes not in it take the rule's.
+    /// `graph`: `model`'s graph as this device runs it ([`execution_graph`]); `choices`: the
+    /// kernel of each convolution node; nodes not in it take the rule's.
     fn new(
         gpu: Arc<Gpu>,
         model: &Model,
+        graph: Graph,
         precision: Precision,
         choices: &HashMap<String, ConvAlgorithm>,
     ) -> Result<Self> {
         let storage = gpu.storage(precision);
-        let graph = execution_graph(&gpu, model)?;
         let target = crate::ops::target(&gpu);
         let algorithms: HashMap<String, ConvAlgorithm> = graph
             .nodes
@@ -576,12 +578,9 @@ fn execution_graph(gpu: &Gpu, model: &Model) -> Result<Graph> {
     if !crate::ops::target(gpu).cpu {
         return Ok(model.graph.clone());
     }
-    let shapes = model
-        .weights
-        .iter()
-        .map(|(k, t)| (k.clone(), t.shape().to_vec()))
-        .collect();
-    model.graph.with_strided_pointwise_split(&shapes)
+    model
+        .graph
+        .with_strided_pointwise_split(&model.tensor_shapes())
 }
 
 /// The largest batch one run can take on `gpu`: every slot must fit one binding, and a grouped

@@ -30,7 +30,20 @@ pub struct Model {
     pub weights: BTreeMap<String, Tensor>,
 }
 
+/// The shape of every tensor, by name (what [`Graph::from_raw`] checks the graph against).
+fn tensor_shapes(weights: &BTreeMap<String, Tensor>) -> HashMap<String, Vec<usize>> {
+    weights
+        .iter()
+        .map(|(k, t)| (k.clone(), t.shape().to_vec()))
+        .collect()
+}
+
 impl Model {
+    /// The shape of every weight tensor, by name.
+    pub fn tensor_shapes(&self) -> HashMap<String, Vec<usize>> {
+        tensor_shapes(&self.weights)
+    }
+
     /// Reads a model file and folds its batch norms into the convolutions before them.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
@@ -66,11 +79,7 @@ impl Model {
     /// Builds a model from a raw graph and weights, checking that every tensor is used and
     /// every node's tensors exist with the right shapes.
     pub fn new(raw: &RawGraph, weights: BTreeMap<String, Tensor>) -> Result<Self> {
-        let shapes: HashMap<String, Vec<usize>> = weights
-            .iter()
-            .map(|(k, t)| (k.clone(), t.shape().to_vec()))
-            .collect();
-        let graph = Graph::from_raw(raw, &shapes)?;
+        let graph = Graph::from_raw(raw, &tensor_shapes(&weights))?;
         let used: std::collections::HashSet<&str> =
             graph.nodes.iter().flat_map(|n| n.op.tensors()).collect();
         if let Some(unused) = weights.keys().find(|k| !used.contains(k.as_str())) {
@@ -229,12 +238,7 @@ impl Model {
             .map(String::from)
             .collect();
         self.weights.retain(|k, _| used.contains(k));
-        let shapes = self
-            .weights
-            .iter()
-            .map(|(k, t)| (k.clone(), t.shape().to_vec()))
-            .collect();
-        self.graph = self.graph.rebuild(&shapes)?;
+        self.graph = self.graph.rebuild(&self.tensor_shapes())?;
         Ok(self)
     }
 }

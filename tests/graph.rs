@@ -418,12 +418,10 @@ fn strided_pointwise_convolutions_split_into_subsample_and_matmul_keep_their_res
     // Padded: left alone.
     let p = b.conv("p", &x, &Conv::new(16, 1).stride(2).pad(1)).unwrap();
     let model = b.finish(&[&a, &c, &p]).unwrap();
-    let shapes = model
-        .weights
-        .iter()
-        .map(|(k, t)| (k.clone(), t.shape().to_vec()))
-        .collect();
-    let split = model.graph.with_strided_pointwise_split(&shapes).unwrap();
+    let split = model
+        .graph
+        .with_strided_pointwise_split(&model.tensor_shapes())
+        .unwrap();
     let names: Vec<&str> = split.nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["a_subsample", "a", "c_subsample", "c", "c2", "p"]);
     for v in ["a", "c", "c2", "p"] {
