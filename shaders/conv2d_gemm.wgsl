@@ -50,6 +50,21 @@ fn store_pixel(q: u32, g: u32, m0: u32, acc: vec4<f32>) {
   }
 }
 
+// Stores an 8 x 4 tile of group g: channels tm * 8 .. + 3 (lo*) and the next four (hi*) of
+// output pixels q .. q + 3, one accumulator per pixel.
+fn store_tile(q: u32, tm: u32, g: u32, lo0: vec4<f32>, lo1: vec4<f32>, lo2: vec4<f32>,
+              lo3: vec4<f32>, hi0: vec4<f32>, hi1: vec4<f32>, hi2: vec4<f32>, hi3: vec4<f32>) {
+  let m0 = tm * 8u;
+  store_pixel(q, g, m0, lo0);
+  store_pixel(q + 1u, g, m0, lo1);
+  store_pixel(q + 2u, g, m0, lo2);
+  store_pixel(q + 3u, g, m0, lo3);
+  store_pixel(q, g, m0 + 4u, hi0);
+  store_pixel(q + 1u, g, m0 + 4u, hi1);
+  store_pixel(q + 2u, g, m0 + 4u, hi2);
+  store_pixel(q + 3u, g, m0 + 4u, hi3);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -168,15 +183,7 @@ fn tile8(g: u32, tm: u32, tn: u32) {
       }
     }
   }
-  let m0 = tm * 8u;
-  store_pixel(tn * 4u, g, m0, lo0);
-  store_pixel(tn * 4u + 1u, g, m0, lo1);
-  store_pixel(tn * 4u + 2u, g, m0, lo2);
-  store_pixel(tn * 4u + 3u, g, m0, lo3);
-  store_pixel(tn * 4u, g, m0 + 4u, hi0);
-  store_pixel(tn * 4u + 1u, g, m0 + 4u, hi1);
-  store_pixel(tn * 4u + 2u, g, m0 + 4u, hi2);
-  store_pixel(tn * 4u + 3u, g, m0 + 4u, hi3);
+  store_tile(tn * 4u, tm, g, lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3);
 }
 
 // main8_row: main8's tiles and grid, for layers with stride 1 along x. Where a tile's 4
@@ -239,15 +246,7 @@ fn tile8_rows(g: u32, tm: u32, tn: u32) {
       wk += wci;
     }
   }
-  let m0 = tm * 8u;
-  store_pixel(tn * 4u, g, m0, lo0);
-  store_pixel(tn * 4u + 1u, g, m0, lo1);
-  store_pixel(tn * 4u + 2u, g, m0, lo2);
-  store_pixel(tn * 4u + 3u, g, m0, lo3);
-  store_pixel(tn * 4u, g, m0 + 4u, hi0);
-  store_pixel(tn * 4u + 1u, g, m0 + 4u, hi1);
-  store_pixel(tn * 4u + 2u, g, m0 + 4u, hi2);
-  store_pixel(tn * 4u + 3u, g, m0 + 4u, hi3);
+  store_tile(tn * 4u, tm, g, lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3);
 }
 
 // The row path for channel tile tm of group g and the 4 pixels q0 .. q0 + 3 of one output row
@@ -314,15 +313,7 @@ fn row8(g: u32, tm: u32, q0: u32) {
       }
     }
   }
-  let m0 = tm * 8u;
-  store_pixel(q0, g, m0, lo0);
-  store_pixel(q0 + 1u, g, m0, lo1);
-  store_pixel(q0 + 2u, g, m0, lo2);
-  store_pixel(q0 + 3u, g, m0, lo3);
-  store_pixel(q0, g, m0 + 4u, hi0);
-  store_pixel(q0 + 1u, g, m0 + 4u, hi1);
-  store_pixel(q0 + 2u, g, m0 + 4u, hi2);
-  store_pixel(q0 + 3u, g, m0 + 4u, hi3);
+  store_tile(q0, tm, g, lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3);
 }
 
 @compute @workgroup_size(64)
@@ -428,23 +419,8 @@ fn row8x8(g: u32, tm: u32, q0: u32) {
       }
     }
   }
-  let m0 = tm * 8u;
-  store_pixel(q0 + 0u, g, m0, lo0);
-  store_pixel(q0 + 1u, g, m0, lo1);
-  store_pixel(q0 + 2u, g, m0, lo2);
-  store_pixel(q0 + 3u, g, m0, lo3);
-  store_pixel(q0 + 4u, g, m0, lo4);
-  store_pixel(q0 + 5u, g, m0, lo5);
-  store_pixel(q0 + 6u, g, m0, lo6);
-  store_pixel(q0 + 7u, g, m0, lo7);
-  store_pixel(q0 + 0u, g, m0 + 4u, hi0);
-  store_pixel(q0 + 1u, g, m0 + 4u, hi1);
-  store_pixel(q0 + 2u, g, m0 + 4u, hi2);
-  store_pixel(q0 + 3u, g, m0 + 4u, hi3);
-  store_pixel(q0 + 4u, g, m0 + 4u, hi4);
-  store_pixel(q0 + 5u, g, m0 + 4u, hi5);
-  store_pixel(q0 + 6u, g, m0 + 4u, hi6);
-  store_pixel(q0 + 7u, g, m0 + 4u, hi7);
+  store_tile(q0, tm, g, lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3);
+  store_tile(q0 + 4u, tm, g, lo4, lo5, lo6, lo7, hi4, hi5, hi6, hi7);
 }
 
 // 8 output channels x 8 output pixels; tiles whose 8 pixels lie in one output row (and layers

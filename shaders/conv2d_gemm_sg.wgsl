@@ -90,15 +90,7 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       }
     }
     if (tm_own < p.tiles_m) {
-      let m0 = tm * 8u;
-      store_pixel(tn * 4u, g, m0, lo0);
-      store_pixel(tn * 4u + 1u, g, m0, lo1);
-      store_pixel(tn * 4u + 2u, g, m0, lo2);
-      store_pixel(tn * 4u + 3u, g, m0, lo3);
-      store_pixel(tn * 4u, g, m0 + 4u, hi0);
-      store_pixel(tn * 4u + 1u, g, m0 + 4u, hi1);
-      store_pixel(tn * 4u + 2u, g, m0 + 4u, hi2);
-      store_pixel(tn * 4u + 3u, g, m0 + 4u, hi3);
+      store_tile(tn * 4u, tm, g, lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3);
     }
   }
 }

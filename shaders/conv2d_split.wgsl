@@ -96,13 +96,5 @@ fn main_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     lo0 += part[o]; lo1 += part[o + 1u]; lo2 += part[o + 2u]; lo3 += part[o + 3u];
     hi0 += part[o + 4u]; hi1 += part[o + 5u]; hi2 += part[o + 6u]; hi3 += part[o + 7u];
   }
-  let m0 = tm * 8u;
-  store_pixel(tn * 4u, g, m0, lo0);
-  store_pixel(tn * 4u + 1u, g, m0, lo1);
-  store_pixel(tn * 4u + 2u, g, m0, lo2);
-  store_pixel(tn * 4u + 3u, g, m0, lo3);
-  store_pixel(tn * 4u, g, m0 + 4u, hi0);
-  store_pixel(tn * 4u + 1u, g, m0 + 4u, hi1);
-  store_pixel(tn * 4u + 2u, g, m0 + 4u, hi2);
-  store_pixel(tn * 4u + 3u, g, m0 + 4u, hi3);
+  store_tile(tn * 4u, tm, g, lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3);
 }
