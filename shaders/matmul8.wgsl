@@ -17,6 +17,25 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 override VEC_B: bool = false;
 
+// Four columns n0 .. n0 + 3 of B at batch/group offset b_base: their element offsets at k = 0
+// (a column past the edge reads the last one) and, for VEC_B, the 4-vector that holds them (past
+// the edge the last whole one: N is then a multiple of 4). Columns past the edge are never
+// stored.
+struct Cols4 { c0: u32, c1: u32, c2: u32, c3: u32, v: u32, }
+
+fn cols4(b_base: u32, n0: u32) -> Cols4 {
+  let last = p.n - 1u;
+  return Cols4(b_base + min(n0, last) * p.sb_n, b_base + min(n0 + 1u, last) * p.sb_n,
+               b_base + min(n0 + 2u, last) * p.sb_n, b_base + min(n0 + 3u, last) * p.sb_n,
+               (b_base + min(n0, p.n - 4u) * p.sb_n) / 4u);
+}
+
+// The four columns' elements at row offset kb (k * sb_k).
+fn load_cols4(c: Cols4, kb: u32) -> vec4<E> {
+  if (VEC_B) { return load4_x(c.v + kb / 4u); }
+  return vec4<E>(load_x(c.c0 + kb), load_x(c.c1 + kb), load_x(c.c2 + kb), load_x(c.c3 + kb));
+}
+
 // Column n of rows m0 .. m0 + 3, with the bias of those rows.
 fn store_col(c_base: u32, m0: u32, n: u32, acc: vec4<f32>, bias_base: u32) {
   if (n >= p.n) { return; }
@@ -38,10 +57,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let mp = (p.m + 7u) / 8u * 8u;
   // Columns past the edge read a valid element and are never stored.
   let b_base = b * p.sb_b + g * p.sb_g;
-  let c0 = b_base + n0 * p.sb_n;
-  let c1 = b_base + min(n0 + 1u, p.n - 1u) * p.sb_n;
-  let c2 = b_base + min(n0 + 2u, p.n - 1u) * p.sb_n;
-  let c3 = b_base + min(n0 + 3u, p.n - 1u) * p.sb_n;
+  let cols = cols4(b_base, n0);
   // lo: rows m0 .. m0 + 3, hi: rows m0 + 4 .. m0 + 7; one accumulator per column each.
   var lo0 = vec4<f32>(0.0);
   var lo1 = vec4<f32>(0.0);
@@ -58,12 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let a = load4_w(wi);
     let c = load4_w(wi + 1u);
     wi += step;
-    var xv: vec4<E>;
-    if (VEC_B) {
-      xv = load4_x((c0 + kb) / 4u);
-    } else {
-      xv = vec4<E>(load_x(c0 + kb), load_x(c1 + kb), load_x(c2 + kb), load_x(c3 + kb));
-    }
+    let xv = load_cols4(cols, kb);
     kb += p.sb_k;
     let x0 = xv.x;
     let x1 = xv.y;
@@ -105,18 +116,8 @@ fn main_x8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
   let mp = (p.m + 7u) / 8u * 8u;
   // Columns past the edge read a valid element and are never stored.
   let b_base = b * p.sb_b + g * p.sb_g;
-  let last = p.n - 1u;
-  let c0 = b_base + n0 * p.sb_n;
-  let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
-  let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
-  let c3 = b_base + min(n0 + 3u, last) * p.sb_n;
-  let c4 = b_base + min(n0 + 4u, last) * p.sb_n;
-  let c5 = b_base + min(n0 + 5u, last) * p.sb_n;
-  let c6 = b_base + min(n0 + 6u, last) * p.sb_n;
-  let c7 = b_base + min(n0 + 7u, last) * p.sb_n;
-  // With VEC_B the second 4-vector past the edge repeats the first (N is a multiple of 4).
-  let v0 = c0 / 4u;
-  let v1 = select(v0, c4 / 4u, n0 + 4u < p.n);
+  let cols_lo = cols4(b_base, n0);
+  let cols_hi = cols4(b_base, n0 + 4u);
   // lo: rows m0 .. m0 + 3, hi: rows m0 + 4 .. m0 + 7; one accumulator per column each.
   var lo0 = vec4<f32>(0.0);
   var lo1 = vec4<f32>(0.0);
@@ -141,17 +142,8 @@ fn main_x8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) 
     let a = vec4<f32>(load4_w(wi));
     let h = vec4<f32>(load4_w(wi + 1u));
     wi += step;
-    var x0: vec4<f32>;
-    var x1: vec4<f32>;
-    if (VEC_B) {
-      x0 = vec4<f32>(load4_x(v0 + kb / 4u));
-      x1 = vec4<f32>(load4_x(v1 + kb / 4u));
-    } else {
-      x0 = vec4<f32>(f32(load_x(c0 + kb)), f32(load_x(c1 + kb)), f32(load_x(c2 + kb)),
-                     f32(load_x(c3 + kb)));
-      x1 = vec4<f32>(f32(load_x(c4 + kb)), f32(load_x(c5 + kb)), f32(load_x(c6 + kb)),
-                     f32(load_x(c7 + kb)));
-    }
+    let x0 = vec4<f32>(load_cols4(cols_lo, kb));
+    let x1 = vec4<f32>(load_cols4(cols_hi, kb));
     kb += p.sb_k;
     lo0 += a * x0.x;
     lo1 += a * x0.y;

@@ -54,16 +54,10 @@ fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   let b_base = b * p.sb_b + g * p.sb_g;
   let c_base = b * p.sc_b + g * p.sc_g;
   let bias_base = g * p.m;
-  let last = p.n - 1u;
   let a_base = g * p.k * mp + m0;
   for (var blk = wid.x; blk * 4u * wx < p.n; blk += nwg.x) {
     let n0 = blk * 4u * wx + lid * 4u;
-    let c0 = b_base + min(n0, last) * p.sb_n;
-    let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
-    let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
-    let c3 = b_base + min(n0 + 3u, last) * p.sb_n;
-    // With VEC_B, N is a multiple of 4: the last whole 4-vector stands in past the edge.
-    let cv = (b_base + min(n0, p.n - 4u) * p.sb_n) / 4u;
+    let cols = cols4(b_base, n0);
     var lo0 = vec4<f32>(0.0);
     var lo1 = vec4<f32>(0.0);
     var lo2 = vec4<f32>(0.0);
@@ -79,13 +73,7 @@ fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
       let a = t.lo;
       let c = t.hi;
       ai += mp;
-      var xv: vec4<f32>;
-      if (VEC_B) {
-        xv = vec4<f32>(load4_x(cv + kb / 4u));
-      } else {
-        xv = vec4<f32>(f32(load_x(c0 + kb)), f32(load_x(c1 + kb)), f32(load_x(c2 + kb)),
-                       f32(load_x(c3 + kb)));
-      }
+      let xv = vec4<f32>(load_cols4(cols, kb));
       kb += p.sb_k;
       lo0 += a * xv.x;
       lo1 += a * xv.y;
@@ -129,21 +117,11 @@ fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let b_base = b * p.sb_b + g * p.sb_g;
   let c_base = b * p.sc_b + g * p.sc_g;
   let bias_base = g * p.m;
-  let last = p.n - 1u;
   let a_base = g * p.k * mp + m0;
   for (var blk = wid.x; blk * 8u * wx < p.n; blk += nwg.x) {
     let n0 = blk * 8u * wx + lid * 8u;
-    let c0 = b_base + min(n0 + 0u, last) * p.sb_n;
-    let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
-    let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
-    let c3 = b_base + min(n0 + 3u, last) * p.sb_n;
-    let c4 = b_base + min(n0 + 4u, last) * p.sb_n;
-    let c5 = b_base + min(n0 + 5u, last) * p.sb_n;
-    let c6 = b_base + min(n0 + 6u, last) * p.sb_n;
-    let c7 = b_base + min(n0 + 7u, last) * p.sb_n;
-    // With VEC_B, N is a multiple of 4: the last whole 4-vector stands in past the edge.
-    let cv0 = (b_base + min(n0, p.n - 4u) * p.sb_n) / 4u;
-    let cv1 = (b_base + min(n0 + 4u, p.n - 4u) * p.sb_n) / 4u;
+    let cols_lo = cols4(b_base, n0);
+    let cols_hi = cols4(b_base, n0 + 4u);
     var lo0 = vec4<f32>(0.0);
     var lo1 = vec4<f32>(0.0);
     var lo2 = vec4<f32>(0.0);
@@ -167,17 +145,8 @@ fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       let a = t.lo;
       let c = t.hi;
       ai += mp;
-      var x0: vec4<f32>;
-      var x1: vec4<f32>;
-      if (VEC_B) {
-        x0 = vec4<f32>(load4_x(cv0 + kb / 4u));
-        x1 = vec4<f32>(load4_x(cv1 + kb / 4u));
-      } else {
-        x0 = vec4<f32>(f32(load_x(c0 + kb)), f32(load_x(c1 + kb)), f32(load_x(c2 + kb)),
-                       f32(load_x(c3 + kb)));
-        x1 = vec4<f32>(f32(load_x(c4 + kb)), f32(load_x(c5 + kb)), f32(load_x(c6 + kb)),
-                       f32(load_x(c7 + kb)));
-      }
+      let x0 = vec4<f32>(load_cols4(cols_lo, kb));
+      let x1 = vec4<f32>(load_cols4(cols_hi, kb));
       kb += p.sb_k;
       lo0 += a * x0.x;
       lo1 += a * x0.y;
@@ -239,20 +208,11 @@ fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let b_base = b * p.sb_b + g * p.sb_g;
   let c_base = b * p.sc_b + g * p.sc_g;
   let bias_base = g * p.m;
-  let last = p.n - 1u;
   let a_base = g * p.k * mp + m0;
   for (var blk = wid.x; blk * 8u * wx < p.n; blk += nwg.x) {
     let n0 = blk * 8u * wx + lid * 8u;
-    let c0 = b_base + min(n0 + 0u, last) * p.sb_n;
-    let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
-    let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
-    let c3 = b_base + min(n0 + 3u, last) * p.sb_n;
-    let c4 = b_base + min(n0 + 4u, last) * p.sb_n;
-    let c5 = b_base + min(n0 + 5u, last) * p.sb_n;
-    let c6 = b_base + min(n0 + 6u, last) * p.sb_n;
-    let c7 = b_base + min(n0 + 7u, last) * p.sb_n;
-    let cv0 = (b_base + min(n0, p.n - 4u) * p.sb_n) / 4u;
-    let cv1 = (b_base + min(n0 + 4u, p.n - 4u) * p.sb_n) / 4u;
+    let cols_lo = cols4(b_base, n0);
+    let cols_hi = cols4(b_base, n0 + 4u);
     var s0_0: vec4<f32>; var s0_1: vec4<f32>; var s0_2: vec4<f32>; var s0_3: vec4<f32>;
     var s0_4: vec4<f32>; var s0_5: vec4<f32>; var s0_6: vec4<f32>; var s0_7: vec4<f32>;
     var s1_0: vec4<f32>; var s1_1: vec4<f32>; var s1_2: vec4<f32>; var s1_3: vec4<f32>;
@@ -267,17 +227,8 @@ fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
       let t0 = tile_weights(ai + 0u, lane);
       let t1 = tile_weights(ai + 8u, lane);
       ai += mp;
-      var x0: vec4<f32>;
-      var x1: vec4<f32>;
-      if (VEC_B) {
-        x0 = vec4<f32>(load4_x(cv0 + kb / 4u));
-        x1 = vec4<f32>(load4_x(cv1 + kb / 4u));
-      } else {
-        x0 = vec4<f32>(f32(load_x(c0 + kb)), f32(load_x(c1 + kb)), f32(load_x(c2 + kb)),
-                       f32(load_x(c3 + kb)));
-        x1 = vec4<f32>(f32(load_x(c4 + kb)), f32(load_x(c5 + kb)), f32(load_x(c6 + kb)),
-                       f32(load_x(c7 + kb)));
-      }
+      let x0 = vec4<f32>(load_cols4(cols_lo, kb));
+      let x1 = vec4<f32>(load_cols4(cols_hi, kb));
       kb += p.sb_k;
       s0_0 += t0.lo * x0.x; s0_1 += t0.lo * x0.y; s0_2 += t0.lo * x0.z; s0_3 += t0.lo * x0.w;
       s0_4 += t0.lo * x1.x; s0_5 += t0.lo * x1.y; s0_6 += t0.lo * x1.z; s0_7 += t0.lo * x1.w;
@@ -342,20 +293,11 @@ fn main_sg32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let b_base = b * p.sb_b + g * p.sb_g;
   let c_base = b * p.sc_b + g * p.sc_g;
   let bias_base = g * p.m;
-  let last = p.n - 1u;
   let a_base = g * p.k * mp + m0;
   for (var blk = wid.x; blk * 8u * wx < p.n; blk += nwg.x) {
     let n0 = blk * 8u * wx + lid * 8u;
-    let c0 = b_base + min(n0 + 0u, last) * p.sb_n;
-    let c1 = b_base + min(n0 + 1u, last) * p.sb_n;
-    let c2 = b_base + min(n0 + 2u, last) * p.sb_n;
-    let c3 = b_base + min(n0 + 3u, last) * p.sb_n;
-    let c4 = b_base + min(n0 + 4u, last) * p.sb_n;
-    let c5 = b_base + min(n0 + 5u, last) * p.sb_n;
-    let c6 = b_base + min(n0 + 6u, last) * p.sb_n;
-    let c7 = b_base + min(n0 + 7u, last) * p.sb_n;
-    let cv0 = (b_base + min(n0, p.n - 4u) * p.sb_n) / 4u;
-    let cv1 = (b_base + min(n0 + 4u, p.n - 4u) * p.sb_n) / 4u;
+    let cols_lo = cols4(b_base, n0);
+    let cols_hi = cols4(b_base, n0 + 4u);
     var s0_0: vec4<f32>; var s0_1: vec4<f32>; var s0_2: vec4<f32>; var s0_3: vec4<f32>;
     var s0_4: vec4<f32>; var s0_5: vec4<f32>; var s0_6: vec4<f32>; var s0_7: vec4<f32>;
     var s1_0: vec4<f32>; var s1_1: vec4<f32>; var s1_2: vec4<f32>; var s1_3: vec4<f32>;
@@ -380,17 +322,8 @@ fn main_sg32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
       let t2 = tile_weights(ai + 16u, lane);
       let t3 = tile_weights(ai + 24u, lane);
       ai += mp;
-      var x0: vec4<f32>;
-      var x1: vec4<f32>;
-      if (VEC_B) {
-        x0 = vec4<f32>(load4_x(cv0 + kb / 4u));
-        x1 = vec4<f32>(load4_x(cv1 + kb / 4u));
-      } else {
-        x0 = vec4<f32>(f32(load_x(c0 + kb)), f32(load_x(c1 + kb)), f32(load_x(c2 + kb)),
-                       f32(load_x(c3 + kb)));
-        x1 = vec4<f32>(f32(load_x(c4 + kb)), f32(load_x(c5 + kb)), f32(load_x(c6 + kb)),
-                       f32(load_x(c7 + kb)));
-      }
+      let x0 = vec4<f32>(load_cols4(cols_lo, kb));
+      let x1 = vec4<f32>(load_cols4(cols_hi, kb));
       kb += p.sb_k;
       s0_0 += t0.lo * x0.x; s0_1 += t0.lo * x0.y; s0_2 += t0.lo * x0.z; s0_3 += t0.lo * x0.w;
       s0_4 += t0.lo * x1.x; s0_5 += t0.lo * x1.y; s0_6 += t0.lo * x1.z; s0_7 += t0.lo * x1.w;
