@@ -428,13 +428,43 @@ fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
     assert_eq!(few_channels.k_slices(16 * 64, gpu), 2);
     let short_k = layer(64, 64, 1, 0, 1, 1);
     assert_eq!(short_k.k_slices(4, gpu), 2);
-    // Other kernels launch as themselves; the GPU rule picks the split kernel.
+    // Other kernels launch as themselves; the GPU rule picks the shared-memory tiles, which
+    // fall back to the split kernel where they do not fit.
     assert_eq!(
         conv3a.launched(ConvAlgorithm::Gemm, 64, gpu),
         ConvAlgorithm::Gemm
     );
-    assert_eq!(conv3a.algorithm(gpu), split);
-    assert_eq!(pointwise.algorithm(gpu), split);
+    let tile = ConvAlgorithm::Tile;
+    assert_eq!(conv3a.algorithm(gpu), tile);
+    assert_eq!(pointwise.algorithm(gpu), tile);
+    assert_eq!(conv3a.algorithm(cpu), ConvAlgorithm::Gemm8);
+    // 192 outputs on 8x8: 3 x 32 64-channel tiles at batch 32, too few; 3 x 128 at batch 128.
+    assert_eq!(conv3a.launched(tile, 32 * 64, gpu), ConvAlgorithm::Gemm8K4);
+    assert_eq!(conv3a.launched(tile, 128 * 64, gpu), ConvAlgorithm::Tile64);
+    assert_eq!(conv3a.launched(tile, 64, gpu), ConvAlgorithm::Gemm8K8);
+    assert_eq!(conv3a.launched(tile, 32 * 64, cpu), ConvAlgorithm::Gemm8);
+    // 1024 outputs: 128-channel tiles, 8 x 196 of them at batch 16 of 28x28.
+    assert_eq!(
+        pointwise.launched(tile, 16 * 28 * 28, gpu),
+        ConvAlgorithm::Tile128
+    );
+    assert_eq!(
+        pointwise.launched(tile, 16 * 7 * 7, gpu),
+        ConvAlgorithm::Tile64
+    );
+    // Groups of 24 outputs take the narrow tiles (NIN root-8 conv2a: 8 x 64 workgroups at
+    // batch 32, 8 x 2 at batch 1).
+    let root8 = layer(96, 192, 5, 2, 1, 8);
+    assert_eq!(root8.launched(tile, 32 * 256, gpu), ConvAlgorithm::Tile32);
+    assert_eq!(
+        root8.launched(tile, 256, gpu),
+        root8.launched(split, 256, gpu)
+    );
+    // 8 outputs per group fill no tile.
+    assert_eq!(
+        few_channels.launched(tile, 16 * 64, gpu),
+        few_channels.launched(split, 16 * 64, gpu)
+    );
     assert_eq!(
         layer(64, 64, 3, 1, 1, 64).algorithm(gpu),
         ConvAlgorithm::DirectRow
@@ -489,7 +519,7 @@ fn every_algorithm_has_a_distinct_name_and_consistent_facts() {
         ] {
             let chosen = p.algorithm(t);
             assert!(p.candidates(t).contains(&chosen), "{p:?} {t:?}: {chosen:?}");
-            assert!(t.cpu || !chosen.is_cpu_only(), "{p:?} {t:?}: {chosen:?}");
+            assert!(chosen.suits(t.cpu), "{p:?} {t:?}: {chosen:?}");
         }
     }
 }

@@ -99,6 +99,15 @@ pub static GEMM8_ROW8_SG_KERNEL: Kernel = Kernel {
     inputs: &["x", "vec4 w", "b"],
 };
 
+/// The implicit GEMM with shared-memory tiles of 32 to 128 channels by 128 or 64 pixels
+/// (`shaders/conv2d_tile.wgsl`), for GPUs.
+pub static TILE_KERNEL: Kernel = Kernel {
+    name: "conv2d_tile",
+    source: include_str!("../../shaders/conv2d_tile.wgsl"),
+    entry: "main",
+    inputs: &["vec4 x", "vec4 w", "b"],
+};
+
 /// Which kernel runs a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConvAlgorithm {
@@ -161,8 +170,20 @@ pub enum ConvAlgorithm {
     /// The 8-channel tiles with as many K slices as the layer needs to fill the device, chosen
     /// at each launch from the layer's shape and batch ([`ConvParams::k_slices`]): `Gemm8K2`,
     /// `Gemm8K4` or `Gemm8K8` where a split is due, else `Gemm8`, or `Matmul8` for pointwise
-    /// layers. The default on GPUs.
+    /// layers. Where the shared-memory tiles do not fit, the default on GPUs ([`Self::Tile`]).
     Gemm8Split,
+    /// The implicit GEMM with shared-memory tiles (`conv2d_tile.wgsl`): a workgroup of 256
+    /// invocations copies each K step's weights and inputs for a tile of 64 channels by 64
+    /// pixels into workgroup memory once and each invocation computes 4 x 4 outputs from
+    /// there; pointwise layers read the input rows directly. For GPUs.
+    Tile64,
+    /// `Tile64` with 128 channels per tile, 8 x 4 outputs per invocation.
+    Tile128,
+    /// `Tile64` with 32 channels by 128 pixels per tile, for groups with few outputs.
+    Tile32,
+    /// The shared-memory tiles where the layer fills them, chosen at each launch
+    /// ([`ConvParams::shared_tile_for`]), else what `Gemm8Split` takes. The default on GPUs.
+    Tile,
     /// The subgroup matmul with as many output channels per invocation as the layer can use,
     /// chosen at each launch from its shape and batch ([`ConvParams::sg_rows`]): `Matmul32x8Sg`
     /// or `Matmul16x8Sg` where 32 or 16 divides the outputs per group and the layer still
@@ -175,6 +196,14 @@ pub enum ConvAlgorithm {
 /// invocation: on lavapipe (2 cores) at batch 1, GoogLeNet's 1x1 layers with fewer were up to
 /// 2x faster with narrower tiles, those with more were not (docs/results/lavapipe-small-ops.txt).
 pub const SG_MIN_INVOCATIONS: usize = 96;
+
+/// The adapters a kernel is written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Adapters {
+    All,
+    Cpu,
+    Gpu,
+}
 
 /// What the rest of the crate needs to know about one [`ConvAlgorithm`]: adding a kernel means
 /// one row in [`ConvAlgorithm::facts`], one place in [`ConvAlgorithm::ALL`] and its dispatch.
@@ -191,38 +220,48 @@ struct Facts {
     without_subgroups: ConvAlgorithm,
     /// K slices per workgroup of the split GEMMs with a fixed split.
     k_slices: Option<usize>,
-    /// Never faster on GPUs: left out of their tuning (docs/results/h200-split-k.txt, 8).
-    cpu_only: bool,
+    /// Where it is worth running: kernels written for CPU adapters were never faster on GPUs
+    /// (docs/results/h200-split-k.txt, 8), the shared-memory tiles are 6-8x slower on lavapipe
+    /// (its barriers); the tuner leaves them out elsewhere.
+    adapters: Adapters,
+    /// Channels per tile of the shared-memory tile kernels.
+    shared_tile: Option<usize>,
 }
 
 impl ConvAlgorithm {
     /// This algorithm's facts, one row per kernel.
     #[rustfmt::skip]
     const fn facts(self) -> Facts {
+        use Adapters::*;
         use ConvAlgorithm::*;
-        // (name, tile rows, matmul only, needs subgroups, without subgroups, K slices, CPU only)
-        let (name, tile_rows, matmul, subgroups, without_subgroups, k_slices, cpu_only) =
+        // (name, tile rows, matmul only, needs subgroups, without subgroups, K slices, adapters,
+        // channels per shared-memory tile)
+        let (name, tile_rows, matmul, subgroups, without_subgroups, k_slices, adapters, shared_tile) =
             match self {
-                Direct =>       ("direct",        None,     false, false, Direct,     None,    false),
-                DirectRow =>    ("direct-row",    None,     false, false, DirectRow,  None,    false),
-                Gemm =>         ("gemm",          Some(4),  false, false, Gemm,       None,    false),
-                Gemm8 =>        ("gemm8",         Some(8),  false, false, Gemm8,      None,    false),
-                Gemm8Row =>     ("gemm8-row",     Some(8),  false, false, Gemm8Row,   None,    false),
-                Gemm8Row8 =>    ("gemm8-row8",    Some(8),  false, false, Gemm8Row8,  None,    false),
-                Matmul =>       ("matmul",        None,     true,  false, Matmul,     None,    false),
-                Matmul8 =>      ("matmul8",       Some(8),  true,  false, Matmul8,    None,    false),
-                Matmul8x8 =>    ("matmul8x8",     Some(8),  true,  false, Matmul8x8,  None,    false),
-                Gemm8Sg =>      ("gemm8-sg",      Some(8),  false, true,  Gemm8,      None,    false),
-                Gemm8Row8Sg =>  ("gemm8-row8-sg", Some(8),  false, true,  Gemm8Row8,  None,    false),
-                Matmul8Sg =>    ("matmul8-sg",    Some(8),  true,  true,  Matmul8,    None,    false),
-                Matmul8x8Sg =>  ("matmul8x8-sg",  Some(8),  true,  true,  Matmul8x8,  None,    false),
-                Matmul16x8Sg => ("matmul16x8-sg", Some(16), true,  true,  Matmul8x8,  None,    true),
-                Matmul32x8Sg => ("matmul32x8-sg", Some(32), true,  true,  Matmul8x8,  None,    true),
-                MatmulSg =>     ("matmul-sg",     Some(8),  true,  true,  Matmul8x8,  None,    true),
-                Gemm8K2 =>      ("gemm8-k2",      Some(8),  false, false, Gemm8K2,    Some(2), false),
-                Gemm8K4 =>      ("gemm8-k4",      Some(8),  false, false, Gemm8K4,    Some(4), false),
-                Gemm8K8 =>      ("gemm8-k8",      Some(8),  false, false, Gemm8K8,    Some(8), false),
-                Gemm8Split =>   ("gemm8-split",   Some(8),  false, false, Gemm8Split, None,    false),
+                Direct =>       ("direct",        None,     false, false, Direct,     None,    All, None),
+                DirectRow =>    ("direct-row",    None,     false, false, DirectRow,  None,    All, None),
+                Gemm =>         ("gemm",          Some(4),  false, false, Gemm,       None,    All, None),
+                Gemm8 =>        ("gemm8",         Some(8),  false, false, Gemm8,      None,    All, None),
+                Gemm8Row =>     ("gemm8-row",     Some(8),  false, false, Gemm8Row,   None,    All, None),
+                Gemm8Row8 =>    ("gemm8-row8",    Some(8),  false, false, Gemm8Row8,  None,    All, None),
+                Matmul =>       ("matmul",        None,     true,  false, Matmul,     None,    All, None),
+                Matmul8 =>      ("matmul8",       Some(8),  true,  false, Matmul8,    None,    All, None),
+                Matmul8x8 =>    ("matmul8x8",     Some(8),  true,  false, Matmul8x8,  None,    All, None),
+                Gemm8Sg =>      ("gemm8-sg",      Some(8),  false, true,  Gemm8,      None,    All, None),
+                Gemm8Row8Sg =>  ("gemm8-row8-sg", Some(8),  false, true,  Gemm8Row8,  None,    All, None),
+                Matmul8Sg =>    ("matmul8-sg",    Some(8),  true,  true,  Matmul8,    None,    All, None),
+                Matmul8x8Sg =>  ("matmul8x8-sg",  Some(8),  true,  true,  Matmul8x8,  None,    All, None),
+                Matmul16x8Sg => ("matmul16x8-sg", Some(16), true,  true,  Matmul8x8,  None,    Cpu, None),
+                Matmul32x8Sg => ("matmul32x8-sg", Some(32), true,  true,  Matmul8x8,  None,    Cpu, None),
+                MatmulSg =>     ("matmul-sg",     Some(8),  true,  true,  Matmul8x8,  None,    Cpu, None),
+                Gemm8K2 =>      ("gemm8-k2",      Some(8),  false, false, Gemm8K2,    Some(2), All, None),
+                Gemm8K4 =>      ("gemm8-k4",      Some(8),  false, false, Gemm8K4,    Some(4), All, None),
+                Gemm8K8 =>      ("gemm8-k8",      Some(8),  false, false, Gemm8K8,    Some(8), All, None),
+                Gemm8Split =>   ("gemm8-split",   Some(8),  false, false, Gemm8Split, None,    All, None),
+                Tile32 =>       ("tile32",        Some(8),  false, false, Tile32,     None,    Gpu, Some(32)),
+                Tile64 =>       ("tile64",        Some(8),  false, false, Tile64,     None,    Gpu, Some(64)),
+                Tile128 =>      ("tile128",       Some(8),  false, false, Tile128,    None,    Gpu, Some(128)),
+                Tile =>         ("tile",          Some(8),  false, false, Tile,       None,    Gpu, None),
             };
         Facts {
             name,
@@ -231,8 +270,14 @@ impl ConvAlgorithm {
             subgroups,
             without_subgroups,
             k_slices,
-            cpu_only,
+            adapters,
+            shared_tile,
         }
+    }
+
+    /// Channels per tile of the shared-memory tile kernels (`None` for the others).
+    pub fn shared_tile(self) -> Option<usize> {
+        self.facts().shared_tile
     }
 
     /// Output channels per register tile of the kernels that read repacked weights (`None` for
@@ -261,13 +306,18 @@ impl ConvAlgorithm {
         self.facts().k_slices
     }
 
-    /// Written for CPU adapters and never faster on a GPU (the tuner skips it there).
-    pub fn is_cpu_only(self) -> bool {
-        self.facts().cpu_only
+    /// Worth running on a CPU adapter (`cpu`) or on a GPU: the kernels written for one kind
+    /// were never faster on the other, and the tuner skips them there.
+    pub fn suits(self, cpu: bool) -> bool {
+        match self.facts().adapters {
+            Adapters::All => true,
+            Adapters::Cpu => cpu,
+            Adapters::Gpu => !cpu,
+        }
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 24] = [
         Self::MatmulSg,
         Self::Matmul32x8Sg,
         Self::Matmul16x8Sg,
@@ -286,6 +336,10 @@ impl ConvAlgorithm {
         Self::Gemm8K2,
         Self::Gemm8K4,
         Self::Gemm8K8,
+        Self::Tile,
+        Self::Tile32,
+        Self::Tile64,
+        Self::Tile128,
         Self::DirectRow,
         Self::Direct,
     ];
@@ -466,7 +520,7 @@ impl ConvParams {
             None if self.is_pointwise() => match (target.cpu, sg) {
                 (true, true) => MatmulSg,
                 (true, false) => Matmul8x8,
-                (false, _) => Gemm8Split,
+                (false, _) => Tile,
             },
             // The matmuls run only pointwise layers: the others choose as if nothing was forced.
             Some(a) if !a.is_matmul() => a,
@@ -483,7 +537,7 @@ impl ConvParams {
                 }
             }
             _ if target.cpu && per_group >= 4 => Gemm,
-            _ if per_group >= 4 => Gemm8Split,
+            _ if per_group >= 4 => Tile,
             _ => DirectRow,
         };
         if sg {
@@ -494,9 +548,9 @@ impl ConvParams {
     }
 
     /// The algorithms that can run this layer on `target`: the matmuls only pointwise layers,
-    /// the subgroup kernels only on devices with subgroups, the CPU-only ones only on CPU
-    /// adapters. With `DEEPROOTS_CONV` set, only the forced one (as [`Self::algorithm`]
-    /// applies it).
+    /// the subgroup kernels only on devices with subgroups, those written for CPU adapters or
+    /// for GPUs only there ([`ConvAlgorithm::suits`]). With `DEEPROOTS_CONV` set, only the
+    /// forced one (as [`Self::algorithm`] applies it).
     pub fn candidates(&self, target: Target) -> Vec<ConvAlgorithm> {
         if ConvAlgorithm::forced().is_some() {
             return vec![self.algorithm(target)];
@@ -505,7 +559,7 @@ impl ConvParams {
             .into_iter()
             .filter(|a| self.is_pointwise() || !a.is_matmul())
             .filter(|a| target.subgroup.is_some() || !a.needs_subgroups())
-            .filter(|a| target.cpu || !a.is_cpu_only())
+            .filter(|a| a.suits(target.cpu))
             .collect()
     }
 
@@ -548,11 +602,48 @@ impl ConvParams {
         }
     }
 
+    /// The shared-memory tile kernel [`ConvAlgorithm::Tile`] takes for `n_pix` output pixels,
+    /// if any (GPUs only): the tile height that the outputs per group `m` fill to at least
+    /// three quarters (32 or 64 channels up to 64; 64 below 256; 128 from 256, else 64),
+    /// where the layer makes at least 7/32 of `target.min_workgroups` workgroups of 256
+    /// invocations (112 on GPUs; 128-channel tiles short of them fall back to 64). On an H100
+    /// (docs/results/h100-tiles.txt) 64-channel tiles beat every other kernel on layers with
+    /// 114 such workgroups or more and lost to the split-K GEMM on those with 104 or fewer;
+    /// 128-channel tiles won from 256 outputs per group and lost at 128.
+    pub fn shared_tile_for(&self, n_pix: usize, target: Target) -> Option<ConvAlgorithm> {
+        use ConvAlgorithm::*;
+        let g = self.groups.max(1);
+        let m = self.c_out / g;
+        let fills = |rows: usize| 4 * m >= 3 * m.div_ceil(rows) * rows;
+        let workgroups = |a: ConvAlgorithm| {
+            let rows = a.shared_tile().unwrap_or(64);
+            let pixels = if rows == 32 { 128 } else { 64 };
+            g * m.div_ceil(rows) * n_pix.div_ceil(pixels)
+        };
+        let enough = |a: ConvAlgorithm| 32 * workgroups(a) >= 7 * target.min_workgroups;
+        let tile = match m {
+            _ if target.cpu => return None,
+            24..=32 => Tile32,
+            48..=255 if fills(64) => Tile64,
+            256.. if fills(128) => Tile128,
+            256.. if fills(64) => Tile64,
+            _ => return None,
+        };
+        if enough(tile) {
+            Some(tile)
+        } else if tile == Tile128 && enough(Tile64) {
+            Some(Tile64)
+        } else {
+            None
+        }
+    }
+
     /// The kernel `algorithm` launches for `n_pix` output pixels: itself, except
     /// [`ConvAlgorithm::Gemm8Split`], which becomes one of the fixed splits, `Gemm8` or (pointwise
     /// layers) `Matmul8`, [`ConvAlgorithm::MatmulSg`], which becomes one of the fixed subgroup
-    /// matmuls, and `Gemm8Row8Sg`, which becomes `Gemm8Sg` where the dilation along x is not
-    /// 1.
+    /// matmuls, [`ConvAlgorithm::Tile`], which becomes a shared-memory tile kernel or what
+    /// `Gemm8Split` becomes, and `Gemm8Row8Sg`, which becomes `Gemm8Sg` where the dilation
+    /// along x is not 1.
     pub fn launched(
         &self,
         algorithm: ConvAlgorithm,
@@ -573,6 +664,11 @@ impl ConvParams {
                 (_, 8) => ConvAlgorithm::Matmul8x8Sg,
                 _ => ConvAlgorithm::Matmul8Sg,
             };
+        }
+        if algorithm == ConvAlgorithm::Tile {
+            return self
+                .shared_tile_for(n_pix, target)
+                .unwrap_or_else(|| self.launched(ConvAlgorithm::Gemm8Split, n_pix, target));
         }
         if algorithm != ConvAlgorithm::Gemm8Split {
             return algorithm;
@@ -736,6 +832,32 @@ impl ConvParams {
                 tiles: u("tiles", tiles)?,
                 wx: 0,
             };
+            if let Some(bm) = algorithm.shared_tile() {
+                // Invocation rows and channels per invocation; each row 256 / rt invocations
+                // of 4 pixels.
+                let (rt, tm) = if bm == 128 { (16, 8) } else { (bm / 4, 4) };
+                let pointwise = self.is_pointwise();
+                let vec_b = pointwise && (out[2] * out[3]).is_multiple_of(4);
+                return Ok(vec![Dispatch {
+                    label: label.to_string(),
+                    kernel: &TILE_KERNEL,
+                    constants: vec![
+                        ("TM", tm as f64),
+                        ("RT", rt as f64),
+                        ("POINTWISE", f64::from(u8::from(pointwise))),
+                        ("VEC_B", f64::from(u8::from(vec_b))),
+                    ],
+                    params: bytemuck::bytes_of(&params).to_vec(),
+                    workgroups: [
+                        u("pixel tiles", n_pix.div_ceil(1024 / rt).min(65535))?,
+                        u("channel tiles", m.div_ceil(bm))?,
+                        u("groups", self.groups)?,
+                    ],
+                    output: y,
+                    inputs: vec![x, w, b],
+                    output_view: None,
+                }]);
+            }
             if let Some(ks) = algorithm.k_slices() {
                 // 64 / ks tiles per workgroup, ks slices each.
                 let [x_wg, y_wg, _] = grid(tiles.div_ceil(64 / ks) * 64);

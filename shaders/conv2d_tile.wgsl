@@ -1,0 +1,208 @@
+// conv2d_tile: implicit-GEMM grouped convolution with shared-memory tiles, for GPUs. For group g
+// (dispatch z), with M = C_out/groups, N = batch * H_out * W_out and K = C_in/groups * kh * kw,
+// it computes C[M x N] = A[M x K] * B[K x N] as conv2d_gemm.wgsl does, but a workgroup of 256
+// invocations, RT rows of CT = 256 / RT, owns a tile of BM = RT * TM channels by BN = 4 * CT
+// pixels: each K step of 16 it copies the step's slice of A (the repacked weights) and of B
+// (gathered from the input; for pointwise layers the input rows themselves) into workgroup
+// memory once, and every invocation then reads its TM channels and 4 pixels from there, so each
+// weight and input value is loaded from memory once per tile instead of once per invocation.
+// Narrow tiles (BM = 32, BN = 128) serve groups with few outputs. The next step's values are
+// loaded into registers while the current step is computed.
+// Bindings: 0 Params (uniform, as conv2d_gemm.wgsl), 1 y [N, C_out, H_out, W_out],
+//           2 x [N, C_in, H, W] (bound as 4-vectors), 3 w [groups, K, MP] read as 4-vectors,
+//           4 b [C_out].
+// Overrides: TM (channels per invocation, 4 or 8), RT (invocation rows, 8 or 16; TM = 8 with
+// 16 only), POINTWISE (1x1, stride 1, unpadded: no window arithmetic), VEC_B (POINTWISE with H*W a
+// multiple of 4: four pixels in one 4-vector).
+// Grid: x = pixel tiles (ceil(N / BN), looped over if more than the grid has), y = ceil(M / BM),
+// z = groups.
+struct Params {
+  batch: u32, c_in: u32, h: u32, w: u32,
+  c_out: u32, ho: u32, wo: u32, groups: u32, kh: u32,
+  kw: u32, sh: u32, sw: u32, dh: u32,
+  dw: u32, pt: u32, pl: u32, act: u32,
+  m: u32, mp: u32, k: u32, n: u32,
+  tiles_m: u32, tiles: u32, wx: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+
+override TM: u32 = 4u;
+override RT: u32 = 16u;
+override POINTWISE: bool = false;
+override VEC_B: bool = false;
+
+// K values per step.
+const BK: u32 = 16u;
+// Invocations per row, each 4 pixels.
+override CT: u32 = 256u / RT;
+// A's slice: [BK][BM / 4] 4-vectors; B's: [BK][CT] 4-vectors. Sized per tile: workgroup memory
+// bounds how many workgroups a GPU keeps in flight (12 KB at most here).
+var<workgroup> a_tile: array<vec4<f32>, RT * TM * 4u>;
+var<workgroup> b_tile: array<vec4<f32>, 16u * CT>;
+
+// Where the four pixels an invocation gathers for B start: for POINTWISE the offset of each
+// pixel in its image's first channel of group g; otherwise the offset of that channel plane and
+// the window's top row and left column (negative in the padding). Pixels past N repeat the last.
+// (Components are named, never indexed by a variable: indexed locals can end up in memory.)
+struct Cols {
+  off: vec4<u32>,
+  row: vec4<i32>,
+  col: vec4<i32>,
+}
+
+struct Col { off: u32, row: i32, col: i32, }
+
+fn col_of(q_in: u32, g: u32) -> Col {
+  let hw_out = p.ho * p.wo;
+  let q = min(q_in, p.n - 1u);
+  let b = q / hw_out;
+  let r = q % hw_out;
+  let plane = (b * p.c_in + g * (p.c_in / p.groups)) * p.h * p.w;
+  if (POINTWISE) { return Col(plane + r, 0, 0); }
+  return Col(plane, i32((r / p.wo) * p.sh) - i32(p.pt), i32((r % p.wo) * p.sw) - i32(p.pl));
+}
+
+fn cols(q0: u32, g: u32) -> Cols {
+  let c0 = col_of(q0, g);
+  let c1 = col_of(q0 + 1u, g);
+  let c2 = col_of(q0 + 2u, g);
+  let c3 = col_of(q0 + 3u, g);
+  return Cols(vec4<u32>(c0.off, c1.off, c2.off, c3.off), vec4<i32>(c0.row, c1.row, c2.row, c3.row),
+              vec4<i32>(c0.col, c1.col, c2.col, c3.col));
+}
+
+// The input value at (row, col) of the plane at `off`, zero outside the image.
+fn tap(off: u32, row: i32, col: i32) -> f32 {
+  // Negative rows and columns wrap to large unsigned values: two compares cover four edges.
+  let ok = u32(row) < p.h && u32(col) < p.w;
+  return select(0.0, f32(load_x(select(0u, off + u32(row) * p.w + u32(col), ok))), ok);
+}
+
+// B's four values at row k for the pixels of `c` (zero past K and in the padding).
+fn load_b4(c: Cols, k: u32, q0: u32) -> vec4<f32> {
+  if (k >= p.k) { return vec4<f32>(0.0); }
+  if (POINTWISE) {
+    let o = c.off + vec4<u32>(k * p.h * p.w);
+    if (VEC_B && q0 + 3u < p.n) { return vec4<f32>(load4_x(o.x / 4u)); }
+    return vec4<f32>(f32(load_x(o.x)), f32(load_x(o.y)), f32(load_x(o.z)), f32(load_x(o.w)));
+  }
+  let khw = p.kh * p.kw;
+  let ci = k / khw;
+  let r = k % khw;
+  let row = c.row + vec4<i32>(i32((r / p.kw) * p.dh));
+  let col = c.col + vec4<i32>(i32((r % p.kw) * p.dw));
+  let o = c.off + vec4<u32>(ci * p.h * p.w);
+  return vec4<f32>(tap(o.x, row.x, col.x), tap(o.y, row.y, col.y), tap(o.z, row.z, col.z),
+                   tap(o.w, row.w, col.w));
+}
+
+// A's 4-vector `i` of the step at k0 ([BK][BM / 4]): rows past MP and K past the end read
+// as zero.
+fn load_a4(i: u32, k0: u32, g: u32, m_base: u32) -> vec4<f32> {
+  let per_row = RT * TM / 4u;
+  let k = k0 + i / per_row;
+  let m = m_base + (i % per_row) * 4u;
+  if (k >= p.k || m >= p.mp) { return vec4<f32>(0.0); }
+  return vec4<f32>(load4_w(((g * p.k + k) * p.mp + m) / 4u));
+}
+
+// Stores channel m (of group g) of the four pixels whose offsets in channel 0 are `off`.
+fn store_row(m: u32, g: u32, q0: u32, off: vec4<u32>, acc: vec4<f32>) {
+  if (m >= p.m) { return; }
+  let hw_out = p.ho * p.wo;
+  let co = g * p.m + m;
+  let bias = f32(load_b(co));
+  let o = off + vec4<u32>(co * hw_out);
+  let v = acc + vec4<f32>(bias);
+  if (q0 < p.n) { store_y(o.x, activate(v.x, p.act)); }
+  if (q0 + 1u < p.n) { store_y(o.y, activate(v.y, p.act)); }
+  if (q0 + 2u < p.n) { store_y(o.z, activate(v.z, p.act)); }
+  if (q0 + 3u < p.n) { store_y(o.w, activate(v.w, p.act)); }
+}
+
+fn out_offset(q: u32) -> u32 {
+  let hw_out = p.ho * p.wo;
+  return (q / hw_out) * p.c_out * hw_out + q % hw_out;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let g = wid.z;
+  let bm = RT * TM;
+  let per_row = bm / 4u;
+  let m_base = wid.y * bm;
+  let pixel_tiles = (p.n + 4u * CT - 1u) / (4u * CT);
+  // This invocation computes channels m_base + ty * TM .. + TM - 1 of pixels tx * 4 .. + 3 of
+  // the tile, and loads row kb (and kb + RT where CT = 32) of each step's B slice for the same
+  // pixels and (the first 4 * BM invocations) A's 4-vectors li and li + 256.
+  let ty = li / CT;
+  let tx = li % CT;
+  let kb = ty;
+  let a_at = ty * (TM / 4u);
+  let loads_a = li < 4u * bm;
+  for (var nt = wid.x; nt < pixel_tiles; nt += nwg.x) {
+    let q_base = nt * 4u * CT;
+    let q0 = q_base + tx * 4u;
+    let c = cols(q0, g);
+    var a_next0 = vec4<f32>(0.0);
+    var a_next1 = vec4<f32>(0.0);
+    if (loads_a) { a_next0 = load_a4(li, 0u, g, m_base); }
+    if (TM == 8u) { a_next1 = load_a4(li + 256u, 0u, g, m_base); }
+    var b_next0 = load_b4(c, kb, q0);
+    var b_next1 = vec4<f32>(0.0);
+    if (CT == 32u) { b_next1 = load_b4(c, kb + RT, q0); }
+    // acc0 .. acc7: channels m_base + ty * TM + 0 .. 7 (4 .. 7 only for TM = 8).
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
+    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+      workgroupBarrier();
+      if (loads_a) { a_tile[li] = a_next0; }
+      if (TM == 8u) { a_tile[li + 256u] = a_next1; }
+      b_tile[li] = b_next0;
+      if (CT == 32u) { b_tile[li + 256u] = b_next1; }
+      workgroupBarrier();
+      if (k0 + BK < p.k) {
+        let k1 = k0 + BK;
+        if (loads_a) { a_next0 = load_a4(li, k1, g, m_base); }
+        if (TM == 8u) { a_next1 = load_a4(li + 256u, k1, g, m_base); }
+        b_next0 = load_b4(c, k1 + kb, q0);
+        if (CT == 32u) { b_next1 = load_b4(c, k1 + kb + RT, q0); }
+      }
+      for (var kk = 0u; kk < BK; kk++) {
+        let bv = b_tile[kk * CT + tx];
+        let a = a_tile[kk * per_row + a_at];
+        acc0 += a.x * bv;
+        acc1 += a.y * bv;
+        acc2 += a.z * bv;
+        acc3 += a.w * bv;
+        if (TM == 8u) {
+          let a2 = a_tile[kk * per_row + a_at + 1u];
+          acc4 += a2.x * bv;
+          acc5 += a2.y * bv;
+          acc6 += a2.z * bv;
+          acc7 += a2.w * bv;
+        }
+      }
+    }
+    let off = vec4<u32>(out_offset(q0), out_offset(q0 + 1u), out_offset(q0 + 2u),
+                        out_offset(q0 + 3u));
+    let m0 = m_base + ty * TM;
+    store_row(m0, g, q0, off, acc0);
+    store_row(m0 + 1u, g, q0, off, acc1);
+    store_row(m0 + 2u, g, q0, off, acc2);
+    store_row(m0 + 3u, g, q0, off, acc3);
+    if (TM == 8u) {
+      store_row(m0 + 4u, g, q0, off, acc4);
+      store_row(m0 + 5u, g, q0, off, acc5);
+      store_row(m0 + 6u, g, q0, off, acc6);
+      store_row(m0 + 7u, g, q0, off, acc7);
+    }
+  }
+}
