@@ -57,16 +57,49 @@ pub enum LinearKernel {
 impl LinearKernel {
     /// The default kernel for a batch of `n` items on a CPU adapter (`cpu`) or a GPU. On
     /// lavapipe (GoogLeNet's classifier, 4096 -> 1000) the matmul took 46 ms from batch 1 to 8
-    /// and 66 at 32, `Rows` 2.7 ms per item, `Rows4` 7.0 ms per four items. On GPUs the
-    /// matmul's 32 columns idle at batch 1, and from a few items on its reuse of each weight
-    /// should win.
+    /// and 66 at 32, `Rows` 2.7 ms per item, `Rows4` 7.0 ms per four items. On an H100
+    /// `RowsSplit` took 0.066 ms at batch 1, 0.068 at 16 and 0.109 at 32, the matmul 0.187 at
+    /// 16 and 0.231 at 32 (docs/results/h100-tiles.txt); larger batches, unmeasured, keep the
+    /// matmul's reuse of each weight. `DEEPROOTS_LINEAR` ([`Self::forced`]) overrides the
+    /// choice.
     pub fn for_batch(n: usize, cpu: bool) -> LinearKernel {
+        if let Some(k) = Self::forced() {
+            return k;
+        }
         match (cpu, n) {
             (true, 0..=2) => LinearKernel::Rows,
             (true, _) => LinearKernel::Rows4,
-            (false, 0..=4) => LinearKernel::RowsSplit,
+            (false, 0..=32) => LinearKernel::RowsSplit,
             (false, _) => LinearKernel::Matmul,
         }
+    }
+
+    /// The name `DEEPROOTS_LINEAR` takes: `rows`, `rows4`, `split` or `matmul`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinearKernel::Rows => "rows",
+            LinearKernel::Rows4 => "rows4",
+            LinearKernel::RowsSplit => "split",
+            LinearKernel::Matmul => "matmul",
+        }
+    }
+
+    /// Parses a [`Self::name`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Rows, Self::Rows4, Self::RowsSplit, Self::Matmul]
+            .into_iter()
+            .find(|k| k.name() == s)
+    }
+
+    /// The kernel forced by `DEEPROOTS_LINEAR` (a [`Self::name`]) for every linear layer, for
+    /// experiments; unset or `auto` lets the batch choose.
+    pub fn forced() -> Option<Self> {
+        static FORCED: std::sync::OnceLock<Option<LinearKernel>> = std::sync::OnceLock::new();
+        *FORCED.get_or_init(|| {
+            std::env::var("DEEPROOTS_LINEAR")
+                .ok()
+                .and_then(|s| Self::parse(&s))
+        })
     }
 }
 
