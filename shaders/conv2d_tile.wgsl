@@ -206,3 +206,89 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
   }
 }
+
+// main_ks: for layers whose 64-channel tiles are too few to fill the device (late layers,
+// small batches), tiles of 32 channels x 32 pixels with K split over the workgroup's KS = 4
+// slices of 64 invocations (8 x 8, 4 x 4 outputs each), K steps of 8 interleaved between the
+// slices, each slice with its own part of workgroup memory; at the end slices 1 .. 3 leave their
+// partial tiles there and slice 0 adds them and stores. Overrides as for `main` with RT = 8 and
+// TM = 4 (load_a4's 32-channel rows). Grid: x = ceil(N / 32), y = ceil(M / 32), z = groups.
+const KS: u32 = 4u;
+const BK_S: u32 = 8u;
+// Per slice: A [BK_S][8] and B [BK_S][8] 4-vectors (128); after the K loop the partial tiles
+// of slices 1 .. 3 (3 x 64 x 4 4-vectors).
+var<workgroup> ks_tile: array<vec4<f32>, 768>;
+
+@compute @workgroup_size(256, 1, 1)
+fn main_ks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) li: u32) {
+  let g = wid.z;
+  let m_base = wid.y * 32u;
+  let pixel_tiles = (p.n + 31u) / 32u;
+  let s = li / 64u;
+  let t = li % 64u;
+  // Outputs: channels m_base + ty * 4 .. + 3, pixels tx * 4 .. + 3 of the tile. Loads: A's
+  // 4-vector t of each step (row t / 8, channels (t % 8) * 4 ..), B's row t / 8 for pixels
+  // (t % 8) * 4 .. + 3.
+  let ty = t / 8u;
+  let tx = t % 8u;
+  let kb = t / 8u;
+  let region = s * 128u;
+  let steps = (p.k + BK_S - 1u) / BK_S;
+  let rounds = (steps + KS - 1u) / KS;
+  for (var nt = wid.x; nt < pixel_tiles; nt += nwg.x) {
+    let q_base = nt * 32u;
+    let qb = q_base + tx * 4u;
+    let c = cols(qb, g);
+    var a_next = load_a4(t, s * BK_S, g, m_base);
+    var b_next = load_b4(c, s * BK_S + kb, qb);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var r = 0u; r < rounds; r++) {
+      workgroupBarrier();
+      ks_tile[region + t] = a_next;
+      ks_tile[region + 64u + t] = b_next;
+      workgroupBarrier();
+      // Past K both loads give zeros.
+      let k1 = ((r + 1u) * KS + s) * BK_S;
+      a_next = load_a4(t, k1, g, m_base);
+      b_next = load_b4(c, k1 + kb, qb);
+      for (var kk = 0u; kk < BK_S; kk++) {
+        let bv = ks_tile[region + 64u + kk * 8u + tx];
+        let a = ks_tile[region + kk * 8u + ty];
+        acc0 += a.x * bv;
+        acc1 += a.y * bv;
+        acc2 += a.z * bv;
+        acc3 += a.w * bv;
+      }
+    }
+    workgroupBarrier();
+    if (s > 0u) {
+      let at = ((s - 1u) * 64u + t) * 4u;
+      ks_tile[at] = acc0;
+      ks_tile[at + 1u] = acc1;
+      ks_tile[at + 2u] = acc2;
+      ks_tile[at + 3u] = acc3;
+    }
+    workgroupBarrier();
+    if (s == 0u) {
+      for (var o = 0u; o < KS - 1u; o++) {
+        let at = (o * 64u + t) * 4u;
+        acc0 += ks_tile[at];
+        acc1 += ks_tile[at + 1u];
+        acc2 += ks_tile[at + 2u];
+        acc3 += ks_tile[at + 3u];
+      }
+      let q0 = q_base + tx * 4u;
+      let off = vec4<u32>(out_offset(q0), out_offset(q0 + 1u), out_offset(q0 + 2u),
+                          out_offset(q0 + 3u));
+      let m0 = m_base + ty * 4u;
+      store_row(m0, g, q0, off, acc0);
+      store_row(m0 + 1u, g, q0, off, acc1);
+      store_row(m0 + 2u, g, q0, off, acc2);
+      store_row(m0 + 3u, g, q0, off, acc3);
+    }
+  }
+}

@@ -438,8 +438,9 @@ fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
     assert_eq!(conv3a.algorithm(gpu), tile);
     assert_eq!(pointwise.algorithm(gpu), tile);
     assert_eq!(conv3a.algorithm(cpu), ConvAlgorithm::Gemm8);
-    // 192 outputs on 8x8: 3 x 32 64-channel tiles at batch 32, too few; 3 x 128 at batch 128.
-    assert_eq!(conv3a.launched(tile, 32 * 64, gpu), ConvAlgorithm::Gemm8K4);
+    // 192 outputs on 8x8: 3 x 32 64-channel tiles at batch 32, too few: 6 x 64 32 x 32 tiles
+    // with K split; 3 x 128 at batch 128.
+    assert_eq!(conv3a.launched(tile, 32 * 64, gpu), ConvAlgorithm::Tile32K4);
     assert_eq!(conv3a.launched(tile, 128 * 64, gpu), ConvAlgorithm::Tile64);
     assert_eq!(conv3a.launched(tile, 64, gpu), ConvAlgorithm::Gemm8K8);
     assert_eq!(conv3a.launched(tile, 32 * 64, cpu), ConvAlgorithm::Gemm8);

@@ -108,6 +108,15 @@ pub static TILE_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
+/// [`TILE_KERNEL`]'s 32 x 32 tiles with K split over 4 slices of the workgroup (entry
+/// `main_ks`).
+pub static TILE_KS_KERNEL: Kernel = Kernel {
+    name: "conv2d_tile_ks",
+    source: include_str!("../../shaders/conv2d_tile.wgsl"),
+    entry: "main_ks",
+    inputs: &["vec4 x", "vec4 w", "b"],
+};
+
 /// Which kernel runs a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConvAlgorithm {
@@ -181,6 +190,10 @@ pub enum ConvAlgorithm {
     Tile128,
     /// `Tile64` with 32 channels by 128 pixels per tile, for groups with few outputs.
     Tile32,
+    /// Shared-memory tiles of 32 channels by 32 pixels with K split over 4 slices of 64
+    /// invocations (`main_ks`), partial tiles added in workgroup memory: for layers whose
+    /// larger tiles are too few to fill a GPU.
+    Tile32K4,
     /// The shared-memory tiles where the layer fills them, chosen at each launch
     /// ([`ConvParams::shared_tile_for`]), else what `Gemm8Split` takes. The default on GPUs.
     Tile,
@@ -259,6 +272,7 @@ impl ConvAlgorithm {
                 Gemm8K8 =>      ("gemm8-k8",      Some(8),  false, false, Gemm8K8,    Some(8), All, None),
                 Gemm8Split =>   ("gemm8-split",   Some(8),  false, false, Gemm8Split, None,    All, None),
                 Tile32 =>       ("tile32",        Some(8),  false, false, Tile32,     None,    Gpu, Some(32)),
+                Tile32K4 =>     ("tile32-k4",     Some(8),  false, false, Tile32K4,   None,    Gpu, Some(32)),
                 Tile64 =>       ("tile64",        Some(8),  false, false, Tile64,     None,    Gpu, Some(64)),
                 Tile128 =>      ("tile128",       Some(8),  false, false, Tile128,    None,    Gpu, Some(128)),
                 Tile =>         ("tile",          Some(8),  false, false, Tile,       None,    Gpu, None),
@@ -317,7 +331,7 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::MatmulSg,
         Self::Matmul32x8Sg,
         Self::Matmul16x8Sg,
@@ -338,6 +352,7 @@ impl ConvAlgorithm {
         Self::Gemm8K8,
         Self::Tile,
         Self::Tile32,
+        Self::Tile32K4,
         Self::Tile64,
         Self::Tile128,
         Self::DirectRow,
@@ -606,7 +621,9 @@ impl ConvParams {
     /// if any (GPUs only): the tile height that the outputs per group `m` fill to at least
     /// three quarters (32 or 64 channels up to 64; 64 below 256; 128 from 256, else 64),
     /// where the layer makes at least 7/32 of `target.min_workgroups` workgroups of 256
-    /// invocations (112 on GPUs; 128-channel tiles short of them fall back to 64). On an H100
+    /// invocations (112 on GPUs; 128-channel tiles short of them fall back to 64); where it
+    /// does not, `Tile32K4` if 32-channel tiles fill, K is at least 128 and its 32 x 32 tiles
+    /// make that many. On an H100
     /// (docs/results/h100-tiles.txt) 64-channel tiles beat every other kernel on layers with
     /// 114 such workgroups or more and lost to the split-K GEMM on those with 104 or fewer;
     /// 128-channel tiles won from 256 outputs per group and lost at 128.
@@ -621,20 +638,32 @@ impl ConvParams {
             g * m.div_ceil(rows) * n_pix.div_ceil(pixels)
         };
         let enough = |a: ConvAlgorithm| 32 * workgroups(a) >= 7 * target.min_workgroups;
+        // Too few tiles: 32 x 32 ones with K split over 4 slices, where 32-channel tiles fill
+        // and each slice gets 4 steps of K.
+        let k = self.c_in / g * self.kernel[0] * self.kernel[1];
+        let split = || {
+            let wg = g * m.div_ceil(32) * n_pix.div_ceil(32);
+            (!target.cpu
+                && m >= 24
+                && 4 * m >= 3 * m.div_ceil(32) * 32
+                && k >= 128
+                && 32 * wg >= 7 * target.min_workgroups)
+                .then_some(Tile32K4)
+        };
         let tile = match m {
             _ if target.cpu => return None,
             24..=32 => Tile32,
             48..=255 if fills(64) => Tile64,
             256.. if fills(128) => Tile128,
             256.. if fills(64) => Tile64,
-            _ => return None,
+            _ => return split(),
         };
         if enough(tile) {
             Some(tile)
         } else if tile == Tile128 && enough(Tile64) {
             Some(Tile64)
         } else {
-            None
+            split()
         }
     }
 
@@ -832,6 +861,32 @@ impl ConvParams {
                 tiles: u("tiles", tiles)?,
                 wx: 0,
             };
+            if algorithm == ConvAlgorithm::Tile32K4 {
+                return Ok(vec![Dispatch {
+                    label: label.to_string(),
+                    kernel: &TILE_KS_KERNEL,
+                    constants: vec![
+                        ("TM", 4.0),
+                        ("RT", 8.0),
+                        ("POINTWISE", f64::from(u8::from(self.is_pointwise()))),
+                        (
+                            "VEC_B",
+                            f64::from(u8::from(
+                                self.is_pointwise() && (out[2] * out[3]).is_multiple_of(4),
+                            )),
+                        ),
+                    ],
+                    params: bytemuck::bytes_of(&params).to_vec(),
+                    workgroups: [
+                        u("pixel tiles", n_pix.div_ceil(32).min(65535))?,
+                        u("channel tiles", m.div_ceil(32))?,
+                        u("groups", self.groups)?,
+                    ],
+                    output: y,
+                    inputs: vec![x, w, b],
+                    output_view: None,
+                }]);
+            }
             if let Some(bm) = algorithm.shared_tile() {
                 // Invocation rows and channels per invocation; each row 256 / rt invocations
                 // of 4 pixels.
