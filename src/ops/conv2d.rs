@@ -632,38 +632,28 @@ impl ConvParams {
         let g = self.groups.max(1);
         let m = self.c_out / g;
         let fills = |rows: usize| 4 * m >= 3 * m.div_ceil(rows) * rows;
-        let workgroups = |a: ConvAlgorithm| {
-            let rows = a.shared_tile().unwrap_or(64);
-            let pixels = if rows == 32 { 128 } else { 64 };
-            g * m.div_ceil(rows) * n_pix.div_ceil(pixels)
+        let enough = |a: ConvAlgorithm| {
+            TileShape::of(a)
+                .is_some_and(|t| 32 * t.workgroups(g, m, n_pix) >= 7 * target.min_workgroups)
         };
-        let enough = |a: ConvAlgorithm| 32 * workgroups(a) >= 7 * target.min_workgroups;
         // Too few tiles: 32 x 32 ones with K split over 4 slices, where 32-channel tiles fill
         // and each slice gets 4 steps of K.
         let k = self.c_in / g * self.kernel[0] * self.kernel[1];
-        let split = || {
-            let wg = g * m.div_ceil(32) * n_pix.div_ceil(32);
-            (!target.cpu
-                && m >= 24
-                && 4 * m >= 3 * m.div_ceil(32) * 32
-                && k >= 128
-                && 32 * wg >= 7 * target.min_workgroups)
-                .then_some(Tile32K4)
-        };
+        let k_split = || (m >= 24 && fills(32) && k >= 128 && enough(Tile32K4)).then_some(Tile32K4);
         let tile = match m {
             _ if target.cpu => return None,
             24..=32 => Tile32,
             48..=255 if fills(64) => Tile64,
             256.. if fills(128) => Tile128,
             256.. if fills(64) => Tile64,
-            _ => return split(),
+            _ => return k_split(),
         };
         if enough(tile) {
             Some(tile)
         } else if tile == Tile128 && enough(Tile64) {
             Some(Tile64)
         } else {
-            split()
+            k_split()
         }
     }
 
@@ -861,51 +851,22 @@ impl ConvParams {
                 tiles: u("tiles", tiles)?,
                 wx: 0,
             };
-            if algorithm == ConvAlgorithm::Tile32K4 {
-                return Ok(vec![Dispatch {
-                    label: label.to_string(),
-                    kernel: &TILE_KS_KERNEL,
-                    constants: vec![
-                        ("TM", 4.0),
-                        ("RT", 8.0),
-                        ("POINTWISE", f64::from(u8::from(self.is_pointwise()))),
-                        (
-                            "VEC_B",
-                            f64::from(u8::from(
-                                self.is_pointwise() && (out[2] * out[3]).is_multiple_of(4),
-                            )),
-                        ),
-                    ],
-                    params: bytemuck::bytes_of(&params).to_vec(),
-                    workgroups: [
-                        u("pixel tiles", n_pix.div_ceil(32).min(65535))?,
-                        u("channel tiles", m.div_ceil(32))?,
-                        u("groups", self.groups)?,
-                    ],
-                    output: y,
-                    inputs: vec![x, w, b],
-                    output_view: None,
-                }]);
-            }
-            if let Some(bm) = algorithm.shared_tile() {
-                // Invocation rows and channels per invocation; each row 256 / rt invocations
-                // of 4 pixels.
-                let (rt, tm) = if bm == 128 { (16, 8) } else { (bm / 4, 4) };
+            if let Some(t) = TileShape::of(algorithm) {
                 let pointwise = self.is_pointwise();
                 let vec_b = pointwise && (out[2] * out[3]).is_multiple_of(4);
                 return Ok(vec![Dispatch {
                     label: label.to_string(),
-                    kernel: &TILE_KERNEL,
+                    kernel: t.kernel,
                     constants: vec![
-                        ("TM", tm as f64),
-                        ("RT", rt as f64),
+                        ("TM", t.tm as f64),
+                        ("RT", t.rt as f64),
                         ("POINTWISE", f64::from(u8::from(pointwise))),
                         ("VEC_B", f64::from(u8::from(vec_b))),
                     ],
                     params: bytemuck::bytes_of(&params).to_vec(),
                     workgroups: [
-                        u("pixel tiles", n_pix.div_ceil(1024 / rt).min(65535))?,
-                        u("channel tiles", m.div_ceil(bm))?,
+                        u("pixel tiles", n_pix.div_ceil(t.pixels).min(65535))?,
+                        u("channel tiles", m.div_ceil(t.channels))?,
                         u("groups", self.groups)?,
                     ],
                     output: y,
@@ -1005,6 +966,53 @@ impl ConvParams {
             inputs: vec![x, w, b],
             output_view: None,
         }])
+    }
+}
+
+/// How a shared-memory tile kernel (`conv2d_tile.wgsl`) is launched.
+struct TileShape {
+    kernel: &'static Kernel,
+    /// Invocation rows (`RT`) and channels per invocation (`TM`) of `main`; `main_ks` reads
+    /// its A rows as `main` does with 8 and 4.
+    rt: usize,
+    tm: usize,
+    /// Output channels and pixels per workgroup.
+    channels: usize,
+    pixels: usize,
+}
+
+impl TileShape {
+    fn of(algorithm: ConvAlgorithm) -> Option<Self> {
+        let channels = algorithm.shared_tile()?;
+        Some(match (algorithm, channels) {
+            (ConvAlgorithm::Tile32K4, _) => Self {
+                kernel: &TILE_KS_KERNEL,
+                rt: 8,
+                tm: 4,
+                channels,
+                pixels: 32,
+            },
+            (_, 128) => Self {
+                kernel: &TILE_KERNEL,
+                rt: 16,
+                tm: 8,
+                channels,
+                pixels: 64,
+            },
+            // 256 / rt invocations of 4 pixels per row.
+            _ => Self {
+                kernel: &TILE_KERNEL,
+                rt: channels / 4,
+                tm: 4,
+                channels,
+                pixels: 4 * 256 / (channels / 4),
+            },
+        })
+    }
+
+    /// Workgroups for a layer with `groups` groups of `m` outputs and `n_pix` output pixels.
+    fn workgroups(&self, groups: usize, m: usize, n_pix: usize) -> usize {
+        groups * m.div_ceil(self.channels) * n_pix.div_ceil(self.pixels)
     }
 }
 
