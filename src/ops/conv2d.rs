@@ -512,10 +512,11 @@ impl ConvParams {
     }
 
     /// The kernel this layer runs: `DEEPROOTS_CONV` when set (a matmul only where it applies,
-    /// a subgroup kernel only where the device has subgroups); else on GPUs the 8-channel
-    /// tiles with K split as the launch needs ([`ConvAlgorithm::Gemm8Split`]) for pointwise
-    /// layers and where a group has at least 4 output channels, the direct kernel with row runs
-    /// otherwise (depthwise); on CPU adapters the matmul with 8 x 8 tiles for pointwise layers
+    /// a subgroup kernel only where the device has subgroups); else on GPUs the shared-memory
+    /// tiles where the launch fills them, the 8-channel tiles with K split as it needs
+    /// otherwise ([`ConvAlgorithm::Tile`]), for pointwise layers and where a group has at
+    /// least 4 output channels, the direct kernel with row runs otherwise (depthwise); on CPU
+    /// adapters the matmul with 8 x 8 tiles for pointwise layers
     /// (with subgroups, the subgroup form with as many channels per invocation as the launch
     /// can use, [`ConvAlgorithm::MatmulSg`]), the implicit GEMM where a group has at
     /// least 4 output channels (8-channel tiles where it has at least 8: the 8 x 8 row-reuse
