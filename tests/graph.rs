@@ -417,14 +417,21 @@ fn strided_pointwise_convolutions_split_into_subsample_and_matmul_keep_their_res
     let c = b.conv("c2", &c, &Conv::new(16, 1).pad(0)).unwrap();
     // Padded: left alone.
     let p = b.conv("p", &x, &Conv::new(16, 1).stride(2).pad(1)).unwrap();
-    let model = b.finish(&[&a, &c, &p]).unwrap();
+    // The same input and stride as `a`: its subsample is shared.
+    let d = b.conv("d", &x, &Conv::new(8, 1).stride(2)).unwrap();
+    let model = b.finish(&[&a, &c, &p, &d]).unwrap();
     let split = model
         .graph
         .with_strided_pointwise_split(&model.tensor_shapes())
         .unwrap();
     let names: Vec<&str> = split.nodes.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(names, ["a_subsample", "a", "c_subsample", "c", "c2", "p"]);
-    for v in ["a", "c", "c2", "p"] {
+    assert_eq!(
+        names,
+        ["a_subsample", "a", "c_subsample", "c", "c2", "p", "d"]
+    );
+    let d = split.nodes.iter().find(|n| n.name == "d").unwrap();
+    assert_eq!(d.inputs, ["a_subsample"]);
+    for v in ["a", "c", "c2", "p", "d"] {
         assert_eq!(split.shape(v, 2), model.graph.shape(v, 2), "{v}");
     }
     let mut rng = rng("strided_pointwise_convolutions_split");

@@ -636,6 +636,9 @@ impl Graph {
             .chain(self.inputs.iter().map(|i| i.name.as_str()))
             .collect();
         let mut nodes = Vec::with_capacity(self.nodes.len());
+        // One subsample per (input, stride), shared by the convolutions that read it (as the two
+        // branches of a ResNet downsampling block do).
+        let mut subsamples: HashMap<(&str, [usize; 2]), String> = HashMap::new();
         for n in &self.nodes {
             let sub = format!("{}_subsample", n.name);
             match &n.op {
@@ -648,6 +651,24 @@ impl Graph {
                     && params.stride != [1, 1]
                     && !taken.contains(sub.as_str()) =>
                 {
+                    let conv = |input: String| Node {
+                        name: n.name.clone(),
+                        op: Op::Conv2d {
+                            params: ConvParams {
+                                stride: [1, 1],
+                                ..params.clone()
+                            },
+                            weight: weight.clone(),
+                            bias: bias.clone(),
+                        },
+                        inputs: vec![input],
+                    };
+                    let key = (n.inputs[0].as_str(), params.stride);
+                    if let Some(shared) = subsamples.get(&key) {
+                        nodes.push(conv(shared.clone()));
+                        continue;
+                    }
+                    subsamples.insert(key, sub.clone());
                     nodes.push(Node {
                         name: sub.clone(),
                         op: Op::Pool(PoolParams {
@@ -661,18 +682,7 @@ impl Graph {
                         }),
                         inputs: n.inputs.clone(),
                     });
-                    nodes.push(Node {
-                        name: n.name.clone(),
-                        op: Op::Conv2d {
-                            params: ConvParams {
-                                stride: [1, 1],
-                                ..params.clone()
-                            },
-                            weight: weight.clone(),
-                            bias: bias.clone(),
-                        },
-                        inputs: vec![sub],
-                    });
+                    nodes.push(conv(sub));
                 }
                 _ => nodes.push(n.clone()),
             }
