@@ -8,23 +8,14 @@
 // weight and input value is loaded from memory once per tile instead of once per invocation.
 // Narrow tiles (BM = 32, BN = 128) serve groups with few outputs. The next step's values are
 // loaded into registers while the current step is computed.
-// Bindings: 0 Params (uniform, as conv2d_gemm.wgsl), 1 y [N, C_out, H_out, W_out],
-//           2 x [N, C_in, H, W] (bound as 4-vectors), 3 w [groups, K, MP] read as 4-vectors,
-//           4 b [C_out].
+// Appended to conv2d_gemm.wgsl, whose Params (the same uniform), `window` and `tap` it uses.
+// Bindings: 0 Params, 1 y [N, C_out, H_out, W_out], 2 x [N, C_in, H, W] (bound as 4-vectors),
+//           3 w [groups, K, MP] read as 4-vectors, 4 b [C_out].
 // Overrides: TM (channels per invocation, 4 or 8), RT (invocation rows, 8 or 16; TM = 8 with
 // 16 only), POINTWISE (1x1, stride 1, unpadded: no window arithmetic), VEC_B (POINTWISE with H*W a
 // multiple of 4: four pixels in one 4-vector).
-// Grid: x = pixel tiles (ceil(N / BN), looped over if more than the grid has), y = ceil(M / BM),
-// z = groups.
-struct Params {
-  batch: u32, c_in: u32, h: u32, w: u32,
-  c_out: u32, ho: u32, wo: u32, groups: u32, kh: u32,
-  kw: u32, sh: u32, sw: u32, dh: u32,
-  dw: u32, pt: u32, pl: u32, act: u32,
-  m: u32, mp: u32, k: u32, n: u32,
-  tiles_m: u32, tiles: u32, wx: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
+// Grid (entry main_tile): x = pixel tiles (ceil(N / BN), looped over if more than the grid has),
+// y = ceil(M / BM), z = groups.
 
 override TM: u32 = 4u;
 override RT: u32 = 16u;
@@ -40,26 +31,20 @@ override CT: u32 = 256u / RT;
 var<workgroup> a_tile: array<vec4<f32>, RT * TM * 4u>;
 var<workgroup> b_tile: array<vec4<f32>, 16u * CT>;
 
-// Where the four pixels an invocation gathers for B start: for POINTWISE the offset of each
-// pixel in its image's first channel of group g; otherwise the offset of that channel plane and
-// the window's top row and left column (negative in the padding). Pixels past N repeat the last.
-// (Components are named, never indexed by a variable: indexed locals can end up in memory.)
+// Where the four pixels an invocation gathers for B start (`window`'s plane offset, top row and
+// left column, one component per pixel; for POINTWISE the pixel's own offset in that plane).
+// Pixels past N repeat the last. (Components are named, never indexed by a variable: indexed
+// locals can end up in memory.)
 struct Cols {
-  off: vec4<u32>,
+  off: vec4<i32>,
   row: vec4<i32>,
   col: vec4<i32>,
 }
 
-struct Col { off: u32, row: i32, col: i32, }
-
-fn col_of(q_in: u32, g: u32) -> Col {
-  let hw_out = p.ho * p.wo;
-  let q = min(q_in, p.n - 1u);
-  let b = q / hw_out;
-  let r = q % hw_out;
-  let plane = (b * p.c_in + g * (p.c_in / p.groups)) * p.h * p.w;
-  if (POINTWISE) { return Col(plane + r, 0, 0); }
-  return Col(plane, i32((r / p.wo) * p.sh) - i32(p.pt), i32((r % p.wo) * p.sw) - i32(p.pl));
+fn col_of(q: u32, g: u32) -> vec3<i32> {
+  let w = window(min(q, p.n - 1u), g, p.c_in / p.groups);
+  if (POINTWISE) { return vec3<i32>(w.x + w.y * i32(p.w) + w.z, 0, 0); }
+  return w;
 }
 
 fn cols(q0: u32, g: u32) -> Cols {
@@ -67,22 +52,15 @@ fn cols(q0: u32, g: u32) -> Cols {
   let c1 = col_of(q0 + 1u, g);
   let c2 = col_of(q0 + 2u, g);
   let c3 = col_of(q0 + 3u, g);
-  return Cols(vec4<u32>(c0.off, c1.off, c2.off, c3.off), vec4<i32>(c0.row, c1.row, c2.row, c3.row),
-              vec4<i32>(c0.col, c1.col, c2.col, c3.col));
-}
-
-// The input value at (row, col) of the plane at `off`, zero outside the image.
-fn tap(off: u32, row: i32, col: i32) -> f32 {
-  // Negative rows and columns wrap to large unsigned values: two compares cover four edges.
-  let ok = u32(row) < p.h && u32(col) < p.w;
-  return select(0.0, f32(load_x(select(0u, off + u32(row) * p.w + u32(col), ok))), ok);
+  return Cols(vec4<i32>(c0.x, c1.x, c2.x, c3.x), vec4<i32>(c0.y, c1.y, c2.y, c3.y),
+              vec4<i32>(c0.z, c1.z, c2.z, c3.z));
 }
 
 // B's four values at row k for the pixels of `c` (zero past K and in the padding).
 fn load_b4(c: Cols, k: u32, q0: u32) -> vec4<f32> {
   if (k >= p.k) { return vec4<f32>(0.0); }
   if (POINTWISE) {
-    let o = c.off + vec4<u32>(k * p.h * p.w);
+    let o = vec4<u32>(c.off) + vec4<u32>(k * p.h * p.w);
     if (VEC_B && q0 + 3u < p.n) { return vec4<f32>(load4_x(o.x / 4u)); }
     return vec4<f32>(f32(load_x(o.x)), f32(load_x(o.y)), f32(load_x(o.z)), f32(load_x(o.w)));
   }
@@ -91,9 +69,9 @@ fn load_b4(c: Cols, k: u32, q0: u32) -> vec4<f32> {
   let r = k % khw;
   let row = c.row + vec4<i32>(i32((r / p.kw) * p.dh));
   let col = c.col + vec4<i32>(i32((r % p.kw) * p.dw));
-  let o = c.off + vec4<u32>(ci * p.h * p.w);
-  return vec4<f32>(tap(o.x, row.x, col.x), tap(o.y, row.y, col.y), tap(o.z, row.z, col.z),
-                   tap(o.w, row.w, col.w));
+  let o = c.off + vec4<i32>(i32(ci * p.h * p.w));
+  return vec4<f32>(f32(tap(o.x, row.x, col.x)), f32(tap(o.y, row.y, col.y)),
+                   f32(tap(o.z, row.z, col.z)), f32(tap(o.w, row.w, col.w)));
 }
 
 // A's 4-vector `i` of the step at k0 ([BK][BM / 4]): rows past MP and K past the end read
@@ -125,9 +103,20 @@ fn out_offset(q: u32) -> u32 {
   return (q / hw_out) * p.c_out * hw_out + q % hw_out;
 }
 
+// Stores channels m0 .. m0 + 3 of the four pixels from q0, one accumulator per channel.
+fn store_rows4(m0: u32, g: u32, q0: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>,
+               a3: vec4<f32>) {
+  let off = vec4<u32>(out_offset(q0), out_offset(q0 + 1u), out_offset(q0 + 2u),
+                      out_offset(q0 + 3u));
+  store_row(m0, g, q0, off, a0);
+  store_row(m0 + 1u, g, q0, off, a1);
+  store_row(m0 + 2u, g, q0, off, a2);
+  store_row(m0 + 3u, g, q0, off, a3);
+}
+
 @compute @workgroup_size(256, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
+fn main_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) li: u32) {
   let g = wid.z;
   let bm = RT * TM;
   let per_row = bm / 4u;
@@ -191,19 +180,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
       }
     }
-    let off = vec4<u32>(out_offset(q0), out_offset(q0 + 1u), out_offset(q0 + 2u),
-                        out_offset(q0 + 3u));
     let m0 = m_base + ty * TM;
-    store_row(m0, g, q0, off, acc0);
-    store_row(m0 + 1u, g, q0, off, acc1);
-    store_row(m0 + 2u, g, q0, off, acc2);
-    store_row(m0 + 3u, g, q0, off, acc3);
-    if (TM == 8u) {
-      store_row(m0 + 4u, g, q0, off, acc4);
-      store_row(m0 + 5u, g, q0, off, acc5);
-      store_row(m0 + 6u, g, q0, off, acc6);
-      store_row(m0 + 7u, g, q0, off, acc7);
-    }
+    store_rows4(m0, g, q0, acc0, acc1, acc2, acc3);
+    if (TM == 8u) { store_rows4(m0 + 4u, g, q0, acc4, acc5, acc6, acc7); }
   }
 }
 
@@ -211,7 +190,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 // small batches), tiles of 32 channels x 32 pixels with K split over the workgroup's KS = 4
 // slices of 64 invocations (8 x 8, 4 x 4 outputs each), K steps of 8 interleaved between the
 // slices, each slice with its own part of workgroup memory; at the end slices 1 .. 3 leave their
-// partial tiles there and slice 0 adds them and stores. Overrides as for `main` with RT = 8 and
+// partial tiles there and slice 0 adds them and stores. Overrides as for `main_tile` with RT = 8 and
 // TM = 4 (load_a4's 32-channel rows). Grid: x = ceil(N / 32), y = ceil(M / 32), z = groups.
 const KS: u32 = 4u;
 const BK_S: u32 = 8u;
@@ -281,14 +260,7 @@ fn main_ks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         acc2 += ks_tile[at + 2u];
         acc3 += ks_tile[at + 3u];
       }
-      let q0 = q_base + tx * 4u;
-      let off = vec4<u32>(out_offset(q0), out_offset(q0 + 1u), out_offset(q0 + 2u),
-                          out_offset(q0 + 3u));
-      let m0 = m_base + ty * 4u;
-      store_row(m0, g, q0, off, acc0);
-      store_row(m0 + 1u, g, q0, off, acc1);
-      store_row(m0 + 2u, g, q0, off, acc2);
-      store_row(m0 + 3u, g, q0, off, acc3);
+      store_rows4(m_base + ty * 4u, g, qb, acc0, acc1, acc2, acc3);
     }
   }
 }

@@ -99,12 +99,18 @@ pub static GEMM8_ROW8_SG_KERNEL: Kernel = Kernel {
     inputs: &["x", "vec4 w", "b"],
 };
 
+/// conv2d_tile.wgsl appended to conv2d_gemm.wgsl, whose uniform, window and tap it shares.
+const TILE_SOURCE: &str = concat!(
+    include_str!("../../shaders/conv2d_gemm.wgsl"),
+    include_str!("../../shaders/conv2d_tile.wgsl")
+);
+
 /// The implicit GEMM with shared-memory tiles of 32 to 128 channels by 128 or 64 pixels
 /// (`shaders/conv2d_tile.wgsl`), for GPUs.
 pub static TILE_KERNEL: Kernel = Kernel {
     name: "conv2d_tile",
-    source: include_str!("../../shaders/conv2d_tile.wgsl"),
-    entry: "main",
+    source: TILE_SOURCE,
+    entry: "main_tile",
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
@@ -112,7 +118,7 @@ pub static TILE_KERNEL: Kernel = Kernel {
 /// `main_ks`).
 pub static TILE_KS_KERNEL: Kernel = Kernel {
     name: "conv2d_tile_ks",
-    source: include_str!("../../shaders/conv2d_tile.wgsl"),
+    source: TILE_SOURCE,
     entry: "main_ks",
     inputs: &["vec4 x", "vec4 w", "b"],
 };
