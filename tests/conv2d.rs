@@ -482,6 +482,12 @@ fn every_algorithm_has_a_distinct_name_and_consistent_facts() {
             serde_json::to_string(&a).unwrap(),
             format!("\"{}\"", a.name())
         );
+        // The shared-memory tiles run on GPUs only and read weights repacked in 8-channel
+        // rows (their A loads are 4-vectors of MP = M rounded up to 8).
+        if a.shared_tile().is_some() || a == ConvAlgorithm::Tile {
+            assert!(a.suits(false) && !a.suits(true), "{a:?}");
+            assert_eq!(a.tile_rows(), Some(8), "{a:?}");
+        }
         let plain = a.without_subgroups();
         assert!(!plain.needs_subgroups(), "{a:?} -> {plain:?}");
         assert_eq!(plain.is_matmul(), a.is_matmul(), "{a:?} -> {plain:?}");
