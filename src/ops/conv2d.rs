@@ -240,7 +240,7 @@ struct Facts {
     /// K slices per workgroup of the split GEMMs with a fixed split.
     k_slices: Option<usize>,
     /// Where it is worth running: kernels written for CPU adapters were never faster on GPUs
-    /// (docs/results/h200-split-k.txt, 8), the shared-memory tiles are 6-8x slower on lavapipe
+    /// (docs/results/h200-split-k.txt, 8), the shared-memory tiles are 3.5-6x slower on lavapipe
     /// (its barriers); the tuner leaves them out elsewhere.
     adapters: Adapters,
     /// Channels per tile of the shared-memory tile kernels.
