@@ -127,8 +127,37 @@ pub fn random(rng: &mut SmallRng, shape: &[usize]) -> Tensor {
 /// Compares every element of `got` with `want` by relative L2 error; prints the error so the
 /// largest per op and precision can be collected from the test log (`--nocapture`).
 pub fn check(op: &str, mode: &Mode, got: &Tensor, want: &Tensor) {
+    check_scaled(op, mode, got, want, want);
+}
+
+/// [`check`] with the error measured against the L2 norm of `scale` instead of `want`'s. For
+/// a sum of products, `scale` is each output's root sum of squared products: rounding each
+/// product (the f16 kernels multiply in f16) adds errors of about the precision times that,
+/// whatever the sum, so where the products cancel (a small output from large terms) an error
+/// relative to the output grows without bound while one relative to `scale` stays at the
+/// precision; a wrong or missing product is one term's size, as far over the tolerance as
+/// against the output.
+pub fn check_scaled(op: &str, mode: &Mode, got: &Tensor, want: &Tensor, scale: &Tensor) {
     assert_eq!(got.shape(), want.shape(), "{op} [{}]: shape", mode.name);
-    let e = rel_l2(got.data(), want.data());
+    assert_eq!(
+        scale.shape(),
+        want.shape(),
+        "{op} [{}]: scale shape",
+        mode.name
+    );
+    let l2 = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let num = l2(&mut got
+        .data()
+        .iter()
+        .zip(want.data())
+        .map(|(&a, &b)| a as f64 - b as f64));
+    let den = l2(&mut scale.data().iter().map(|&x| x as f64));
+    // rel_l2 is NaN where only one side has a non-finite element (a poisoned output).
+    let e = if rel_l2(got.data(), want.data()).is_nan() {
+        f64::NAN
+    } else {
+        num / if den == 0.0 { 1.0 } else { den }
+    };
     println!(
         "relerr op={op} mode={} backend={} err={e:.3e}",
         mode.name,
