@@ -107,13 +107,19 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // phase). Needs dw == 1. The stride is the override SX (= sw), so that the stride-1 pipeline
 // has one phase and a unit step compiled in. Workgroups as main8_sg's, over
 // batch * H_out * ceil(W_out / 8) pixel tiles.
+// Override HALF: the launch runs only the layer's last channel tile, which holds 4 or fewer
+// channels (M mod 8 in 1..4: groups of 12 or 20 outputs): channels 4..7 are neither computed
+// nor stored, and the workgroup's 64 invocations all take pixel tiles (the other launch runs
+// the full tiles with Params.tiles_m one lower).
+override HALF: bool = false;
+
 @compute @workgroup_size(64)
 fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32,
                  @builtin(subgroup_invocation_id) lane: u32) {
-  let wx = p.wx;
+  let wx = select(p.wx, 64u, HALF);
   let g = wid.z;
-  let tm_own = wid.y * (64u / wx) + li / wx;
+  let tm_own = select(wid.y * (64u / wx) + li / wx, p.tiles_m - 1u, HALF);
   let tm = min(tm_own, p.tiles_m - 1u);
   let cin_g = p.c_in / p.groups;
   let hw = p.h * p.w;
@@ -180,14 +186,12 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
             let t = tile_weights(wi, lane);
             wi += SX * p.mp;
             col += s;
-            lo0 += t.lo * x0; hi0 += t.hi * x0;
-            lo1 += t.lo * x1; hi1 += t.hi * x1;
-            lo2 += t.lo * x2; hi2 += t.hi * x2;
-            lo3 += t.lo * x3; hi3 += t.hi * x3;
-            lo4 += t.lo * x4; hi4 += t.hi * x4;
-            lo5 += t.lo * x5; hi5 += t.hi * x5;
-            lo6 += t.lo * x6; hi6 += t.hi * x6;
-            lo7 += t.lo * x7; hi7 += t.hi * x7;
+            lo0 += t.lo * x0; lo1 += t.lo * x1; lo2 += t.lo * x2; lo3 += t.lo * x3;
+            lo4 += t.lo * x4; lo5 += t.lo * x5; lo6 += t.lo * x6; lo7 += t.lo * x7;
+            if (!HALF) {
+              hi0 += t.hi * x0; hi1 += t.hi * x1; hi2 += t.hi * x2; hi3 += t.hi * x3;
+              hi4 += t.hi * x4; hi5 += t.hi * x5; hi6 += t.hi * x6; hi7 += t.hi * x7;
+            }
             x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
           }
           plane += hw;
@@ -202,8 +206,10 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       let out = b * p.c_out * hw_out + oy * p.wo + ox0;
       let n_px = min(p.wo - ox0, 8u);
       store_run(out, g, tm * 8u, n_px, hw_out, bias.lo, lo0, lo1, lo2, lo3, lo4, lo5, lo6, lo7);
-      store_run(out, g, tm * 8u + 4u, n_px, hw_out, bias.hi, hi0, hi1, hi2, hi3, hi4, hi5, hi6,
-                hi7);
+      if (!HALF) {
+        store_run(out, g, tm * 8u + 4u, n_px, hw_out, bias.hi, hi0, hi1, hi2, hi3, hi4, hi5, hi6,
+                  hi7);
+      }
     }
   }
 }

@@ -160,8 +160,9 @@ pub enum ConvAlgorithm {
     /// `Gemm8Row8` with the weights shared by subgroup broadcast, every pixel tile a run of 8
     /// in one output row (`main8_row8_sg`): one input and one weight load per invocation per
     /// 64 multiply-adds; with stride s along x the kernel columns go in s phases, each a
-    /// sliding window of its own. Needs subgroups and dilation 1 along x (other layers run
-    /// `Gemm8Sg`).
+    /// sliding window of its own. Where a group's last channel tile holds 4 or fewer channels
+    /// it is a second launch that computes half tiles. Needs subgroups and dilation 1 along x
+    /// (other layers run `Gemm8Sg`).
     Gemm8Row8Sg,
     /// `Matmul8` likewise (`matmul8_sg.wgsl`); needs subgroups.
     Matmul8Sg,
@@ -896,27 +897,46 @@ impl ConvParams {
                 }]);
             }
             if algorithm == ConvAlgorithm::Gemm8Row8Sg {
-                // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row.
+                // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row. A
+                // last tile of 4 or fewer channels is a launch of its own that computes half
+                // a tile (HALF).
                 let tiles_n = n * out[2] * out[3].div_ceil(8);
-                let wx = target.subgroup_row(tiles_n);
-                let params = GemmUniform { wx, ..params };
-                return Ok(vec![Dispatch {
-                    label: label.to_string(),
-                    kernel: &GEMM8_ROW8_SG_KERNEL,
-                    constants: vec![
-                        ("SUBGROUP", f64::from(subgroup.min(8))),
-                        ("SX", f64::from(geometry.sw)),
-                    ],
-                    params: bytemuck::bytes_of(&params).to_vec(),
-                    workgroups: [
-                        u("pixel blocks", tiles_n.div_ceil(wx as usize).min(65535))?,
-                        u("tiles", tiles_m.div_ceil(64 / wx as usize))?,
-                        u("groups", self.groups)?,
-                    ],
-                    output: y,
-                    inputs: vec![x, w, b],
-                    output_view: None,
-                }]);
+                let half = (1..=4).contains(&(m % 8));
+                let full = tiles_m - usize::from(half);
+                let launch = |tiles_m: usize, wx: u32, y_wg: usize, half: bool| -> Result<_> {
+                    let params = GemmUniform {
+                        wx,
+                        tiles_m: u("tiles", tiles_m)?,
+                        ..params
+                    };
+                    Ok(Dispatch {
+                        label: label.to_string(),
+                        kernel: &GEMM8_ROW8_SG_KERNEL,
+                        constants: vec![
+                            ("SUBGROUP", f64::from(subgroup.min(8))),
+                            ("SX", f64::from(geometry.sw)),
+                            ("HALF", f64::from(u8::from(half))),
+                        ],
+                        params: bytemuck::bytes_of(&params).to_vec(),
+                        workgroups: [
+                            u("pixel blocks", tiles_n.div_ceil(wx as usize).min(65535))?,
+                            u("tiles", y_wg)?,
+                            u("groups", self.groups)?,
+                        ],
+                        output: y,
+                        inputs: vec![x, w, b],
+                        output_view: None,
+                    })
+                };
+                let mut v = Vec::new();
+                if full > 0 {
+                    let wx = target.subgroup_row(tiles_n);
+                    v.push(launch(full, wx, full.div_ceil(64 / wx as usize), false)?);
+                }
+                if half {
+                    v.push(launch(tiles_m, 64, 1, true)?);
+                }
+                return Ok(v);
             }
             if subgroup > 0 {
                 // One 8-channel tile per workgroup row, blocks of wx pixel tiles along x.
