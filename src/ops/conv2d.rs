@@ -899,9 +899,10 @@ impl ConvParams {
             if algorithm == ConvAlgorithm::Gemm8Row8Sg {
                 // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row. A
                 // last tile of 4 or fewer channels is a launch of its own that computes half
-                // a tile (HALF).
+                // a tile (HALF), where its 64-wide workgroup rows fill: with fewer pixel tiles
+                // the two launches would leave more invocations idle than one.
                 let tiles_n = n * out[2] * out[3].div_ceil(8);
-                let half = (1..=4).contains(&(m % 8));
+                let half = (1..=4).contains(&(m % 8)) && tiles_n >= 64;
                 let full = tiles_m - usize::from(half);
                 let launch = |tiles_m: usize, wx: u32, y_wg: usize, half: bool| -> Result<_> {
                     let params = GemmUniform {
