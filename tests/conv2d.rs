@@ -190,17 +190,18 @@ fn googlenet_5x5_and_stems() {
             bias: true,
         },
         // GoogLeNet root-16's grouped 3x3 layers with 12 and 20 outputs per group: full
-        // 8-channel tiles and a last tile of 4 (launched as a half tile where it can be).
+        // 8-channel tiles and a last tile of 4 (launched as a half tile: 64 or more pixel
+        // tiles).
         Case {
             name: "googlenet-root16-conv2-3x3-g16".into(),
             p: layer(64, 192, 3, 1, 1, 16),
-            input: [2, 64, 14, 13],
+            input: [2, 64, 28, 29],
             bias: true,
         },
         Case {
             name: "googlenet-root16-4e-3x3-g16".into(),
             p: layer(160, 320, 3, 1, 1, 16),
-            input: [1, 160, 15, 15],
+            input: [3, 160, 15, 15],
             bias: false,
         },
         Case {
