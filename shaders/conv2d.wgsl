@@ -1,8 +1,9 @@
 // conv2d: direct grouped convolution (NCHW): entry `main`, one invocation per output element;
-// entry `main_row`, one invocation per 4 consecutive output pixels of one output row.
+// entry `main_row`, one invocation per 4 consecutive output pixels of one output row; entry
+// `main_row8`, 8 of them.
 // Bindings: 0 Params (uniform), 1 y [N, C_out, H_out, W_out], 2 x [N, C_in, H, W],
 //           3 w [C_out, C_in/groups, kh, kw], 4 b [C_out].
-// Overrides: none. Grid: `total` invocations (outputs, or rows' runs of 4) over x and y.
+// Overrides: SX (main_row8). Grid: `total` invocations (outputs, or rows' runs of 4 or 8) over x and y.
 struct Params {
   n: u32, c_in: u32, h: u32, w: u32,
   c_out: u32, ho: u32, wo: u32, groups: u32,
@@ -98,4 +99,89 @@ fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   if (ow0 + 1u < p.wo) { store_y(out + 1u, activate(a1 + bias, p.act)); }
   if (ow0 + 2u < p.wo) { store_y(out + 2u, activate(a2 + bias, p.act)); }
   if (ow0 + 3u < p.wo) { store_y(out + 3u, activate(a3 + bias, p.act)); }
+}
+
+// main_row8: output pixels ow0 .. ow0 + 7 of one row of one output channel, for the layers
+// main_row takes on CPU adapters, where every load is a gather, one lane at a time. With
+// dw = 1 the 8 windows of a kernel row overlap: in each of sw phases of its columns the
+// inputs are loaded once and slid along them (with sw = 1, kw + 7 input loads and kw weight
+// loads per 8 * kw multiply-adds; main_row makes 5 loads per 4); dilated rows load 8 taps per
+// weight. total = N * C_out * H_out * ceil(W_out / 8). Override SX: the stride along x (sw),
+// compiled in so that the stride-1 pipeline has one phase and unit steps.
+override SX: u32 = 1u;
+
+@compute @workgroup_size(64)
+fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let o = flat_id(wid, nwg, lid);
+  if (o >= p.total) { return; }
+  let runs = (p.wo + 7u) / 8u;
+  let ow0 = (o % runs) * 8u;
+  let t1 = o / runs;
+  let oh = t1 % p.ho;
+  let t2 = t1 / p.ho;
+  let co = t2 % p.c_out;
+  let n = t2 / p.c_out;
+  let cin_g = p.c_in / p.groups;
+  let g = co / (p.c_out / p.groups);
+  let ih0 = i32(oh * p.sh) - i32(p.pt);
+  let c0 = i32(ow0 * p.sw) - i32(p.pl);
+  let s = i32(p.sw);
+  let slide = p.dw == 1u && SX == p.sw;
+  var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
+  var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0;
+  for (var ci = 0u; ci < cin_g; ci++) {
+    let xc = (n * p.c_in + g * cin_g + ci) * p.h * p.w;
+    let wc = (co * cin_g + ci) * p.kh * p.kw;
+    for (var ky = 0u; ky < p.kh; ky++) {
+      let ih = ih0 + i32(ky * p.dh);
+      if (ih < 0 || ih >= i32(p.h)) { continue; }
+      let row = xc + u32(ih) * p.w;
+      let wr = wc + ky * p.kw;
+      if (slide) {
+        // Kernel columns in sw phases (ph, ph + sw, ...): within one, pixel j's tap at column
+        // kx reads c0 + sw * j + kx, so the 8 values slide by one pixel per step.
+        for (var ph = 0u; ph < min(SX, p.kw); ph++) {
+          let c = c0 + i32(ph);
+          var x0 = tap_col(row, c);
+          var x1 = tap_col(row, c + s);
+          var x2 = tap_col(row, c + 2 * s);
+          var x3 = tap_col(row, c + 3 * s);
+          var x4 = tap_col(row, c + 4 * s);
+          var x5 = tap_col(row, c + 5 * s);
+          var x6 = tap_col(row, c + 6 * s);
+          for (var kx = ph; kx < p.kw; kx += SX) {
+            let x7 = tap_col(row, c0 + 7 * s + i32(kx));
+            let wv = f32(load_w(wr + kx));
+            a0 += wv * x0; a1 += wv * x1; a2 += wv * x2; a3 += wv * x3;
+            a4 += wv * x4; a5 += wv * x5; a6 += wv * x6; a7 += wv * x7;
+            x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
+          }
+        }
+      } else {
+        for (var kx = 0u; kx < p.kw; kx++) {
+          let wv = f32(load_w(wr + kx));
+          let c = c0 + i32(kx * p.dw);
+          a0 += wv * tap_col(row, c);
+          a1 += wv * tap_col(row, c + s);
+          a2 += wv * tap_col(row, c + 2 * s);
+          a3 += wv * tap_col(row, c + 3 * s);
+          a4 += wv * tap_col(row, c + 4 * s);
+          a5 += wv * tap_col(row, c + 5 * s);
+          a6 += wv * tap_col(row, c + 6 * s);
+          a7 += wv * tap_col(row, c + 7 * s);
+        }
+      }
+    }
+  }
+  let bias = f32(load_b(co));
+  let out = ((n * p.c_out + co) * p.ho + oh) * p.wo + ow0;
+  store_y(out, activate(a0 + bias, p.act));
+  if (ow0 + 1u < p.wo) { store_y(out + 1u, activate(a1 + bias, p.act)); }
+  if (ow0 + 2u < p.wo) { store_y(out + 2u, activate(a2 + bias, p.act)); }
+  if (ow0 + 3u < p.wo) { store_y(out + 3u, activate(a3 + bias, p.act)); }
+  if (ow0 + 4u < p.wo) { store_y(out + 4u, activate(a4 + bias, p.act)); }
+  if (ow0 + 5u < p.wo) { store_y(out + 5u, activate(a5 + bias, p.act)); }
+  if (ow0 + 6u < p.wo) { store_y(out + 6u, activate(a6 + bias, p.act)); }
+  if (ow0 + 7u < p.wo) { store_y(out + 7u, activate(a7 + bias, p.act)); }
 }

@@ -497,9 +497,14 @@ fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
         few_channels.launched(tile, 16 * 64, gpu),
         few_channels.launched(split, 16 * 64, gpu)
     );
+    // Fewer than 4 outputs per group: direct row runs, of 8 on CPU adapters.
     assert_eq!(
         layer(64, 64, 3, 1, 1, 64).algorithm(gpu),
         ConvAlgorithm::DirectRow
+    );
+    assert_eq!(
+        layer(128, 128, 3, 1, 1, 64).algorithm(cpu),
+        ConvAlgorithm::DirectRow8
     );
 }
 

@@ -27,6 +27,14 @@ pub static DIRECT_ROW_KERNEL: Kernel = Kernel {
     inputs: &["x", "w", "b"],
 };
 
+/// The direct kernel with 8 output pixels of one row per invocation (entry `main_row8`).
+pub static DIRECT_ROW8_KERNEL: Kernel = Kernel {
+    name: "conv2d",
+    source: include_str!("../../shaders/conv2d.wgsl"),
+    entry: "main_row8",
+    inputs: &["x", "w", "b"],
+};
+
 /// The implicit-GEMM kernel: 4 x 4 register tiles, the group as dispatch dimension.
 pub static GEMM_KERNEL: Kernel = Kernel {
     name: "conv2d_gemm",
@@ -131,6 +139,10 @@ pub enum ConvAlgorithm {
     /// The direct kernel with 4 consecutive output pixels of a row per invocation (entry
     /// `main_row`): each weight loaded once for the 4, the index arithmetic done once.
     DirectRow,
+    /// `DirectRow` with 8 pixels per invocation (entry `main_row8`): with dilation 1 along x
+    /// the 8 windows' input values of a kernel row are loaded once and slid along it (in s
+    /// phases for stride s); for CPU adapters, where every load is a gather.
+    DirectRow8,
     /// Implicit GEMM with 4 x 4 register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
     Gemm,
     /// The implicit GEMM with 8 x 4 tiles (entry `main8`): twice the multiply-adds per
@@ -260,6 +272,7 @@ impl ConvAlgorithm {
             match self {
                 Direct =>       ("direct",        None,     false, false, Direct,     None,    All, None),
                 DirectRow =>    ("direct-row",    None,     false, false, DirectRow,  None,    All, None),
+                DirectRow8 =>   ("direct-row8",   None,     false, false, DirectRow8, None,    All, None),
                 Gemm =>         ("gemm",          Some(4),  false, false, Gemm,       None,    All, None),
                 Gemm8 =>        ("gemm8",         Some(8),  false, false, Gemm8,      None,    All, None),
                 Gemm8Row =>     ("gemm8-row",     Some(8),  false, false, Gemm8Row,   None,    All, None),
@@ -338,7 +351,7 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::MatmulSg,
         Self::Matmul32x8Sg,
         Self::Matmul16x8Sg,
@@ -362,6 +375,7 @@ impl ConvAlgorithm {
         Self::Tile32K4,
         Self::Tile64,
         Self::Tile128,
+        Self::DirectRow8,
         Self::DirectRow,
         Self::Direct,
     ];
@@ -530,7 +544,7 @@ impl ConvParams {
     /// form with subgroup weights where the device has subgroups, the window is wider than 1 and
     /// the dilation along x is 1; without subgroups where also the stride along x is 1 and the
     /// window is at least 5 wide; else the subgroup form where the device has subgroups), and
-    /// the direct kernel with row runs otherwise. The measurements
+    /// the direct kernel with row runs otherwise (runs of 8 on CPU adapters, of 4 on GPUs). The measurements
     /// behind the rule are in docs/results/; [`crate::tune`] replaces it by measurements on
     /// the device at hand.
     pub fn algorithm(&self, target: Target) -> ConvAlgorithm {
@@ -561,6 +575,7 @@ impl ConvParams {
             }
             _ if target.cpu && per_group >= 4 => Gemm,
             _ if per_group >= 4 => Tile,
+            _ if target.cpu => DirectRow8,
             _ => DirectRow,
         };
         if sg {
@@ -977,6 +992,7 @@ impl ConvParams {
         }
         let (kernel, total) = match algorithm {
             ConvAlgorithm::DirectRow => (&DIRECT_ROW_KERNEL, total / out[3] * out[3].div_ceil(4)),
+            ConvAlgorithm::DirectRow8 => (&DIRECT_ROW8_KERNEL, total / out[3] * out[3].div_ceil(8)),
             _ => (&KERNEL, total),
         };
         let params = ConvUniform {
@@ -987,7 +1003,11 @@ impl ConvParams {
         Ok(vec![Dispatch {
             label: label.to_string(),
             kernel,
-            constants: vec![],
+            constants: if algorithm == ConvAlgorithm::DirectRow8 {
+                vec![("SX", f64::from(geometry.sw))]
+            } else {
+                vec![]
+            },
             params: bytemuck::bytes_of(&params).to_vec(),
             workgroups: grid(total),
             output: y,
