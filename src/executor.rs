@@ -594,19 +594,26 @@ fn max_chunk(gpu: &Gpu, graph: &Graph, storage: crate::gpu::Storage) -> Result<u
         .unwrap_or(1)
         .max(1) as u64;
     let by_memory = gpu.max_binding_bytes() / (per_image * storage.bytes_per_element());
-    let max_groups = graph
+    let (max_groups, widest) = graph
         .nodes
         .iter()
-        .map(|n| {
-            if let Op::Conv2d { params, .. } = &n.op {
-                params.groups
-            } else {
-                1
-            }
+        .map(|n| match &n.op {
+            Op::Conv2d { params, .. } => (params.groups, n.name.as_str()),
+            _ => (1, n.name.as_str()),
         })
-        .max()
-        .unwrap_or(1);
+        .max_by_key(|&(g, _)| g)
+        .unwrap_or((1, ""));
     let by_grid = gpu.max_workgroups() as u64 / max_groups as u64;
+    if by_grid == 0 {
+        return Err(invalid(
+            widest,
+            format!(
+                "{max_groups} groups: the convolution kernels take the groups as one dispatch \
+                 dimension, and this device dispatches at most {} workgroups along one",
+                gpu.max_workgroups()
+            ),
+        ));
+    }
     let max_chunk = by_memory.min(by_grid) as usize;
     if max_chunk == 0 {
         return Err(Error::BufferTooLarge {

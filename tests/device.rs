@@ -99,6 +99,26 @@ fn a_model_too_large_for_the_device_is_refused_and_the_engine_still_works() {
 }
 
 #[test]
+fn more_groups_than_one_dispatch_dimension_are_refused_by_name() {
+    let Some(g) = gpu() else { return };
+    let c = g.max_workgroups() as usize + 1;
+    let mut b = GraphBuilder::new("wide", 0);
+    let x = b.input("x", &[c, 1, 1], None);
+    let y = b.conv("dw", &x, &Conv::new(c, 3).groups(c)).unwrap();
+    let m = b.finish(&[&y]).unwrap();
+    match Engine::from_gpu(g.clone()).load(&m, Precision::F32) {
+        Err(e @ Error::InvalidOp { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("dw") && msg.contains(&format!("{c} groups")),
+                "{msg}"
+            );
+        }
+        other => panic!("expected InvalidOp, got {other:?}"),
+    }
+}
+
+#[test]
 fn a_batch_larger_than_the_device_holds_is_split() {
     let Some(g) = gpu() else { return };
     // Channels so that one image's widest activation is about 40% of a storage binding: at
