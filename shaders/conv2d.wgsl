@@ -3,7 +3,7 @@
 // `main_row8`, 8 of them.
 // Bindings: 0 Params (uniform), 1 y [N, C_out, H_out, W_out], 2 x [N, C_in, H, W],
 //           3 w [C_out, C_in/groups, kh, kw], 4 b [C_out].
-// Overrides: SX (main_row8). Grid: `total` invocations (outputs, or rows' runs of 4 or 8) over x and y.
+// Overrides: SX, PAIR (main_row8). Grid: `total` invocations (outputs, or rows' runs of 4 or 8) over x and y.
 struct Params {
   n: u32, c_in: u32, h: u32, w: u32,
   c_out: u32, ho: u32, wo: u32, groups: u32,
@@ -106,9 +106,12 @@ fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // dw = 1 the 8 windows of a kernel row overlap: in each of sw phases of its columns the
 // inputs are loaded once and slid along them (with sw = 1, kw + 7 input loads and kw weight
 // loads per 8 * kw multiply-adds; main_row makes 5 loads per 4); dilated rows load 8 taps per
-// weight. total = N * C_out * H_out * ceil(W_out / 8). Override SX: the stride along x (sw),
-// compiled in so that the stride-1 pipeline has one phase and unit steps.
+// weight. total = N * C_out * H_out * ceil(W_out / 8), or with PAIR N * groups * ceil(M / 2) *
+// H_out * ceil(W_out / 8). Overrides: SX, the stride along x (sw), compiled in so that the
+// stride-1 pipeline has one phase and unit steps; PAIR, for groups of 2 or 3 outputs: each
+// invocation also computes the next channel of its group from the same loaded inputs.
 override SX: u32 = 1u;
+override PAIR: bool = false;
 
 @compute @workgroup_size(64)
 fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -120,24 +123,40 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let t1 = o / runs;
   let oh = t1 % p.ho;
   let t2 = t1 / p.ho;
-  let co = t2 % p.c_out;
-  let n = t2 / p.c_out;
+  let m = p.c_out / p.groups;
+  var co = t2 % p.c_out;
+  var n = t2 / p.c_out;
+  if (PAIR) {
+    // t2 counts (image, group, pair of channels in the group).
+    let pairs = (m + 1u) / 2u;
+    let q = t2 % (p.groups * pairs);
+    n = t2 / (p.groups * pairs);
+    co = (q / pairs) * m + (q % pairs) * 2u;
+  }
+  // The pair's second channel, where the group has one (else co again, computed and dropped).
+  let second = PAIR && co % m + 1u < m;
+  let co2 = select(co, co + 1u, second);
   let cin_g = p.c_in / p.groups;
-  let g = co / (p.c_out / p.groups);
+  let g = co / m;
   let ih0 = i32(oh * p.sh) - i32(p.pt);
   let c0 = i32(ow0 * p.sw) - i32(p.pl);
   let s = i32(p.sw);
   let slide = p.dw == 1u && SX == p.sw;
   var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
   var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0;
+  var b0 = 0.0; var b1 = 0.0; var b2 = 0.0; var b3 = 0.0;
+  var b4 = 0.0; var b5 = 0.0; var b6 = 0.0; var b7 = 0.0;
+  let kk = p.kh * p.kw;
   for (var ci = 0u; ci < cin_g; ci++) {
     let xc = (n * p.c_in + g * cin_g + ci) * p.h * p.w;
-    let wc = (co * cin_g + ci) * p.kh * p.kw;
+    let wc = (co * cin_g + ci) * kk;
+    let wc2 = (co2 * cin_g + ci) * kk;
     for (var ky = 0u; ky < p.kh; ky++) {
       let ih = ih0 + i32(ky * p.dh);
       if (ih < 0 || ih >= i32(p.h)) { continue; }
       let row = xc + u32(ih) * p.w;
       let wr = wc + ky * p.kw;
+      let wr2 = wc2 + ky * p.kw;
       if (slide) {
         // Kernel columns in sw phases (ph, ph + sw, ...): within one, pixel j's tap at column
         // kx reads c0 + sw * j + kx, so the 8 values slide by one pixel per step.
@@ -155,25 +174,47 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             let wv = f32(load_w(wr + kx));
             a0 += wv * x0; a1 += wv * x1; a2 += wv * x2; a3 += wv * x3;
             a4 += wv * x4; a5 += wv * x5; a6 += wv * x6; a7 += wv * x7;
+            if (PAIR) {
+              let wv2 = f32(load_w(wr2 + kx));
+              b0 += wv2 * x0; b1 += wv2 * x1; b2 += wv2 * x2; b3 += wv2 * x3;
+              b4 += wv2 * x4; b5 += wv2 * x5; b6 += wv2 * x6; b7 += wv2 * x7;
+            }
             x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
           }
         }
       } else {
         for (var kx = 0u; kx < p.kw; kx++) {
-          let wv = f32(load_w(wr + kx));
           let c = c0 + i32(kx * p.dw);
-          a0 += wv * tap_col(row, c);
-          a1 += wv * tap_col(row, c + s);
-          a2 += wv * tap_col(row, c + 2 * s);
-          a3 += wv * tap_col(row, c + 3 * s);
-          a4 += wv * tap_col(row, c + 4 * s);
-          a5 += wv * tap_col(row, c + 5 * s);
-          a6 += wv * tap_col(row, c + 6 * s);
-          a7 += wv * tap_col(row, c + 7 * s);
+          let x0 = tap_col(row, c);
+          let x1 = tap_col(row, c + s);
+          let x2 = tap_col(row, c + 2 * s);
+          let x3 = tap_col(row, c + 3 * s);
+          let x4 = tap_col(row, c + 4 * s);
+          let x5 = tap_col(row, c + 5 * s);
+          let x6 = tap_col(row, c + 6 * s);
+          let x7 = tap_col(row, c + 7 * s);
+          let wv = f32(load_w(wr + kx));
+          a0 += wv * x0; a1 += wv * x1; a2 += wv * x2; a3 += wv * x3;
+          a4 += wv * x4; a5 += wv * x5; a6 += wv * x6; a7 += wv * x7;
+          if (PAIR) {
+            let wv2 = f32(load_w(wr2 + kx));
+            b0 += wv2 * x0; b1 += wv2 * x1; b2 += wv2 * x2; b3 += wv2 * x3;
+            b4 += wv2 * x4; b5 += wv2 * x5; b6 += wv2 * x6; b7 += wv2 * x7;
+          }
         }
       }
     }
   }
+  store_run8(n, co, oh, ow0, a0, a1, a2, a3, a4, a5, a6, a7);
+  if (second) {
+    store_run8(n, co2, oh, ow0, b0, b1, b2, b3, b4, b5, b6, b7);
+  }
+}
+
+// Stores output pixels ow0 .. ow0 + 7 (those inside the row) of row oh, channel co, image n,
+// with the bias and the activation.
+fn store_run8(n: u32, co: u32, oh: u32, ow0: u32, a0: f32, a1: f32, a2: f32, a3: f32, a4: f32,
+              a5: f32, a6: f32, a7: f32) {
   let bias = f32(load_b(co));
   let out = ((n * p.c_out + co) * p.ho + oh) * p.wo + ow0;
   store_y(out, activate(a0 + bias, p.act));

@@ -141,7 +141,8 @@ pub enum ConvAlgorithm {
     DirectRow,
     /// `DirectRow` with 8 pixels per invocation (entry `main_row8`): with dilation 1 along x
     /// the 8 windows' input values of a kernel row are loaded once and slid along it (in s
-    /// phases for stride s); for CPU adapters, where every load is a gather.
+    /// phases for stride s); in groups of 2 or 3 outputs each invocation computes two
+    /// channels from the same inputs. For CPU adapters, where every load is a gather.
     DirectRow8,
     /// Implicit GEMM with 4 x 4 register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
     Gemm,
@@ -724,6 +725,11 @@ impl ConvParams {
         }
     }
 
+    /// `direct-row8` computes two channels of a group per invocation: groups of 2 or 3 outputs.
+    fn pairs(&self) -> bool {
+        (2..=3).contains(&(self.c_out / self.groups.max(1)))
+    }
+
     /// Elements of [`Self::device_weight`]'s result.
     pub fn device_weight_len(&self, algorithm: ConvAlgorithm) -> usize {
         let k = self.c_in / self.groups * self.kernel[0] * self.kernel[1];
@@ -992,6 +998,14 @@ impl ConvParams {
         }
         let (kernel, total) = match algorithm {
             ConvAlgorithm::DirectRow => (&DIRECT_ROW_KERNEL, total / out[3] * out[3].div_ceil(4)),
+            // Groups of 2 or 3 outputs: channel pairs per invocation (PAIR).
+            ConvAlgorithm::DirectRow8 if self.pairs() => (
+                &DIRECT_ROW8_KERNEL,
+                total / out[3] / self.c_out
+                    * self.groups
+                    * (self.c_out / self.groups).div_ceil(2)
+                    * out[3].div_ceil(8),
+            ),
             ConvAlgorithm::DirectRow8 => (&DIRECT_ROW8_KERNEL, total / out[3] * out[3].div_ceil(8)),
             _ => (&KERNEL, total),
         };
@@ -1004,7 +1018,10 @@ impl ConvParams {
             label: label.to_string(),
             kernel,
             constants: if algorithm == ConvAlgorithm::DirectRow8 {
-                vec![("SX", f64::from(geometry.sw))]
+                vec![
+                    ("SX", f64::from(geometry.sw)),
+                    ("PAIR", f64::from(u8::from(self.pairs()))),
+                ]
             } else {
                 vec![]
             },
