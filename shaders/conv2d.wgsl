@@ -45,6 +45,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   store_y(o, activate(acc + f32(load_b(co)), p.act));
 }
 
+// Row run o of `width` output pixels: (its first column, its output row, the index of its
+// output plane: image * C_out + channel).
+fn row_run(o: u32, width: u32) -> vec3<u32> {
+  let runs = (p.wo + width - 1u) / width;
+  let t1 = o / runs;
+  return vec3<u32>((o % runs) * width, t1 % p.ho, t1 / p.ho);
+}
+
 // Input value at column `col` of the row starting at `row`; zero in the padding.
 fn tap_col(row: u32, col: i32) -> f32 {
   let ok = u32(col) < p.w;
@@ -60,13 +68,11 @@ fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             @builtin(local_invocation_index) lid: u32) {
   let o = flat_id(wid, nwg, lid);
   if (o >= p.total) { return; }
-  let runs = (p.wo + 3u) / 4u;
-  let ow0 = (o % runs) * 4u;
-  let t1 = o / runs;
-  let oh = t1 % p.ho;
-  let t2 = t1 / p.ho;
-  let co = t2 % p.c_out;
-  let n = t2 / p.c_out;
+  let r = row_run(o, 4u);
+  let ow0 = r.x;
+  let oh = r.y;
+  let co = r.z % p.c_out;
+  let n = r.z / p.c_out;
   let cin_g = p.c_in / p.groups;
   let g = co / (p.c_out / p.groups);
   let ih0 = i32(oh * p.sh) - i32(p.pt);
@@ -118,16 +124,15 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) lid: u32) {
   let o = flat_id(wid, nwg, lid);
   if (o >= p.total) { return; }
-  let runs = (p.wo + 7u) / 8u;
-  let ow0 = (o % runs) * 8u;
-  let t1 = o / runs;
-  let oh = t1 % p.ho;
-  let t2 = t1 / p.ho;
+  let r = row_run(o, 8u);
+  let ow0 = r.x;
+  let oh = r.y;
+  let t2 = r.z;
   let m = p.c_out / p.groups;
   var co = t2 % p.c_out;
   var n = t2 / p.c_out;
   if (PAIR) {
-    // t2 counts (image, group, pair of channels in the group).
+    // The plane index counts (image, group, pair of channels in the group).
     let pairs = (m + 1u) / 2u;
     let q = t2 % (p.groups * pairs);
     n = t2 / (p.groups * pairs);
