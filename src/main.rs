@@ -794,13 +794,19 @@ fn tune(
     println!();
     let (mut rule_ms, mut chosen_ms, mut complete) = (0.0, 0.0, true);
     for l in &t.layers {
+        // A layer with a single candidate (a kernel forced by DEEPROOTS_CONV) is not timed.
+        let gflops = if l.ms.is_finite() {
+            format!("{:.2}", 2.0 * l.multiply_adds as f64 / (l.ms * 1e6))
+        } else {
+            "-".to_string()
+        };
         print!(
-            "{:<24} {:<16} {:>8} {:>8} {:>10.2}",
+            "{:<24} {:<16} {:>8} {:>8} {:>10}",
             l.node,
             join(&l.input),
             l.rule.name(),
             format!("{}{}", l.chosen.name(), if l.cached { "*" } else { "" }),
-            2.0 * l.multiply_adds as f64 / (l.ms * 1e6)
+            gflops
         );
         for a in algos {
             let cell = match l.candidates.iter().find(|c| c.algorithm == a) {
@@ -824,12 +830,18 @@ fn tune(
         }
     }
     println!("times in ms (best of the runs; a kernel 3x slower than the best on its first run after the warm-up is not run again); * from the cache");
-    if complete && chosen_ms > 0.0 {
+    if let Some(a) = deeproots::ops::conv2d::ConvAlgorithm::forced() {
+        println!(
+            "DEEPROOTS_CONV={} leaves one kernel per layer: nothing to choose, nothing timed \
+             (`deeproots profile` gives each layer's time with it)",
+            a.name()
+        );
+    } else if complete && chosen_ms > 0.0 {
         println!(
             "convolutions: {chosen_ms:.3} ms tuned, {rule_ms:.3} ms with the default rule's kernels ({:.2}x)",
             rule_ms / chosen_ms
         );
-    } else {
+    } else if chosen_ms.is_finite() {
         println!("convolutions: {chosen_ms:.3} ms tuned");
     }
     if let Some(p) = &path {

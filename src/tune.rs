@@ -5,8 +5,7 @@
 //! so a model is tuned once per machine.
 //!
 //! Without tuning each layer takes [`ConvParams::algorithm`]'s fixed rule; `DEEPROOTS_CONV`
-//! forces one kernel for experiments and leaves nothing to choose: `deeproots tune` then
-//! times that kernel on every layer and caches nothing.
+//! forces one kernel for experiments and leaves nothing to tune.
 
 use crate::error::{invalid, Result};
 use crate::gpu::{Gpu, GpuBuffer, Timing};
@@ -285,8 +284,7 @@ pub async fn tune_async(
                 layer.ms = ms;
                 layer.cached = true;
             }
-            // A single candidate (a forced kernel) is timed for the report, not cached.
-            _ if timer == "none" || candidates.is_empty() => {}
+            _ if timer == "none" || candidates.len() < 2 => {}
             _ => {
                 let mut best: Option<(ConvAlgorithm, f64)> = None;
                 // Output, input and bias are the same for every kernel: made and filled once.
@@ -313,9 +311,7 @@ pub async fn tune_async(
                 if let Some((a, ms)) = best {
                     layer.chosen = a;
                     layer.ms = ms;
-                    if ConvAlgorithm::forced().is_none() {
-                        cache.insert(key, a, ms);
-                    }
+                    cache.insert(key, a, ms);
                 }
             }
         }
