@@ -12,8 +12,20 @@
 // sw). Params.wx: invocations along the pixels per workgroup row (a power of two, 4 to 64; a
 // uniform, as in matmul8_sg.wgsl).
 // Grid: x = min(ceil(N / (4 * wx)), 65535) (blocks of pixel tiles, looped over),
-// y = ceil(tiles_m / (64 / wx)), z = groups.
+// y = ceil(groups * tiles_m / (64 / wx)): the workgroup rows take the (group, channel tile)
+// pairs in order (tile_row), so a group's odd tile count leaves no row idle.
 override SX: u32 = 1u;
+
+// The (group, channel tile) of workgroup row `row` of workgroup `wy` (64 / wx rows each) over
+// `n_t` channel tiles per group, and whether that pair exists (x, y, z = g, tm, exists); rows
+// past the last pair take the last and store nothing. Uniform within a row, so within a
+// subgroup (wx is a multiple of the subgroup size).
+fn tile_row(wy: u32, row: u32, wx: u32, n_t: u32) -> vec3<u32> {
+  let own = wy * (64u / wx) + row;
+  let pairs = p.groups * n_t;
+  let i = min(own, pairs - 1u);
+  return vec3<u32>(i / n_t, i % n_t, u32(own < pairs));
+}
 
 @compute @workgroup_size(64)
 fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -23,11 +35,10 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   // Row lid3.y of wx invocations, lid3.x along it (a 1-D workgroup: naga takes subgroup
   // builtins only there).
   let lid3 = vec2<u32>(li % wx, li / wx);
-  let g = wid.z;
   let lid = lid3.x;
-  let tm_own = wid.y * (64u / wx) + lid3.y;
-  // Channel tiles past the last load the last and store nothing.
-  let tm = min(tm_own, p.tiles_m - 1u);
+  let gt = tile_row(wid.y, lid3.y, wx, p.tiles_m);
+  let g = gt.x;
+  let tm = gt.y;
   let cin_g = p.c_in / p.groups;
   let hw = p.h * p.w;
   let last = p.n - 1u;
@@ -89,7 +100,7 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         }
       }
     }
-    if (tm_own < p.tiles_m) {
+    if (gt.z == 1u) {
       store_tile(tn * 4u, tm, g, lo0, lo1, lo2, lo3, hi0, hi1, hi2, hi3);
     }
   }
@@ -107,20 +118,20 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // phase). Needs dw == 1. The stride is the override SX (= sw), so that the stride-1 pipeline
 // has one phase and a unit step compiled in. Workgroups as main8_sg's, over
 // batch * H_out * ceil(W_out / 8) pixel tiles.
-// Override HALF: the launch runs only the layer's last channel tile, which holds 4 or fewer
+// Override HALF: the launch runs only each group's last channel tile, which holds 4 or fewer
 // channels (M mod 8 in 1..4: groups of 12 or 20 outputs): channels 4..7 are neither computed
-// nor stored, and the workgroup's 64 invocations all take pixel tiles (the other launch runs
-// the full tiles with Params.tiles_m one lower).
+// nor stored (the other launch runs the full tiles with Params.tiles_m one lower).
 override HALF: bool = false;
 
 @compute @workgroup_size(64)
 fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) li: u32,
                  @builtin(subgroup_invocation_id) lane: u32) {
-  let wx = select(p.wx, 64u, HALF);
-  let g = wid.z;
-  let tm_own = select(wid.y * (64u / wx) + li / wx, p.tiles_m - 1u, HALF);
-  let tm = min(tm_own, p.tiles_m - 1u);
+  let wx = p.wx;
+  // The half launch's one tile per group is the last.
+  let gt = tile_row(wid.y, li / wx, wx, select(p.tiles_m, 1u, HALF));
+  let g = gt.x;
+  let tm = select(gt.y, p.tiles_m - 1u, HALF);
   let cin_g = p.c_in / p.groups;
   let hw = p.h * p.w;
   let runs = (p.wo + 7u) / 8u;
@@ -201,7 +212,7 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
     // The tile's 8 biases: one load per lane and broadcasts, like the weights.
     let bias = tile_bias(g * p.m + tm * 8u, lane);
-    if (tm_own < p.tiles_m && tn_own < tiles_n) {
+    if (gt.z == 1u && tn_own < tiles_n) {
       let hw_out = p.ho * p.wo;
       let out = b * p.c_out * hw_out + oy * p.wo + ox0;
       let n_px = min(p.wo - ox0, 8u);

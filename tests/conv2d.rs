@@ -121,6 +121,14 @@ fn nin_conv2a_all_group_counts() {
             input: [2, 96, 16, 16],
             bias: true,
         })
+        // At batch 1 the subgroup tiles put two (group, channel tile) pairs in a workgroup:
+        // 3 tiles per group (g8) and a tile and a half (g16) straddle groups.
+        .chain([8, 16].iter().map(|&g| Case {
+            name: format!("nin-conv2a-g{g}-batch1"),
+            p: layer(96, 192, 5, 2, 1, g),
+            input: [1, 96, 16, 16],
+            bias: true,
+        }))
         .collect();
     run_cases("nin_conv2a_all_group_counts", &cases);
 }

@@ -920,12 +920,15 @@ impl ConvParams {
             if algorithm == ConvAlgorithm::Gemm8Row8Sg {
                 // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row. A
                 // last tile of 4 or fewer channels is a launch of its own that computes half
-                // a tile (HALF), where its 64-wide workgroup rows fill: with fewer pixel tiles
-                // the two launches would leave more invocations idle than one.
+                // a tile (HALF) where the layer has at least 64 pixel tiles: with fewer, the
+                // second launch cost what it saved on lavapipe (NIN conv2a, 16 groups, batch 1).
                 let tiles_n = n * out[2] * out[3].div_ceil(8);
                 let half = (1..=4).contains(&(m % 8)) && tiles_n >= 64;
                 let full = tiles_m - usize::from(half);
-                let launch = |tiles_m: usize, wx: u32, y_wg: usize, half: bool| -> Result<_> {
+                // Workgroup rows take (group, channel tile) pairs in order: rows = 64 / wx.
+                let wx = target.subgroup_row(tiles_n);
+                let rows = 64 / wx as usize;
+                let launch = |tiles_m: usize, y_wg: usize, half: bool| -> Result<_> {
                     let params = GemmUniform {
                         wx,
                         tiles_m: u("tiles", tiles_m)?,
@@ -942,8 +945,8 @@ impl ConvParams {
                         params: bytemuck::bytes_of(&params).to_vec(),
                         workgroups: [
                             u("pixel blocks", tiles_n.div_ceil(wx as usize).min(65535))?,
-                            u("tiles", y_wg)?,
-                            u("groups", self.groups)?,
+                            u("groups x tiles", y_wg)?,
+                            1,
                         ],
                         output: y,
                         inputs: vec![x, w, b],
@@ -952,11 +955,10 @@ impl ConvParams {
                 };
                 let mut v = Vec::new();
                 if full > 0 {
-                    let wx = target.subgroup_row(tiles_n);
-                    v.push(launch(full, wx, full.div_ceil(64 / wx as usize), false)?);
+                    v.push(launch(full, (self.groups * full).div_ceil(rows), false)?);
                 }
                 if half {
-                    v.push(launch(tiles_m, 64, 1, true)?);
+                    v.push(launch(tiles_m, self.groups.div_ceil(rows), true)?);
                 }
                 return Ok(v);
             }
@@ -971,8 +973,11 @@ impl ConvParams {
                     params: bytemuck::bytes_of(&params).to_vec(),
                     workgroups: [
                         u("pixel blocks", n_pix.div_ceil(4 * wx as usize).min(65535))?,
-                        u("tiles", tiles_m.div_ceil(64 / wx as usize))?,
-                        u("groups", self.groups)?,
+                        u(
+                            "groups x tiles",
+                            (self.groups * tiles_m).div_ceil(64 / wx as usize),
+                        )?,
+                        1,
                     ],
                     output: y,
                     inputs: vec![x, w, b],
