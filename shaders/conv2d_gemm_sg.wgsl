@@ -122,6 +122,8 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // channels (M mod 8 in 1..4: groups of 12 or 20 outputs): channels 4..7 are neither computed
 // nor stored (the other launch runs the full tiles with Params.tiles_m one lower).
 override HALF: bool = false;
+// Override VEC_Y: W_out is a multiple of 4 (store_run).
+override VEC_Y: bool = false;
 
 @compute @workgroup_size(64)
 fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -237,9 +239,23 @@ fn tile_bias(co: u32, lane: u32) -> TileWeights {
 
 // Stores channels m0 .. m0 + 3 of group g (those below its M) of the first n_px of 8 pixels of
 // a row run starting at output offset `out` (channel 0), with the biases and the activation.
+// With VEC_Y (W_out a multiple of 4, so runs start on 4-element boundaries and hold 4 or 8
+// pixels) each channel's run is one or two 4-vector stores.
 fn store_run(out: u32, g: u32, m0: u32, n_px: u32, hw_out: u32, bias: vec4<f32>, a0: vec4<f32>,
              a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>,
              a6: vec4<f32>, a7: vec4<f32>) {
+  if (VEC_Y) {
+    for (var i = 0u; i < 4u; i++) {
+      if (m0 + i < p.m) {
+        let o = out + (g * p.m + m0 + i) * hw_out;
+        store4_y(o, activate4(vec4<f32>(a0[i], a1[i], a2[i], a3[i]) + bias[i], p.act));
+        if (n_px > 4u) {
+          store4_y(o + 4u, activate4(vec4<f32>(a4[i], a5[i], a6[i], a7[i]) + bias[i], p.act));
+        }
+      }
+    }
+    return;
+  }
   for (var i = 0u; i < 4u; i++) {
     if (m0 + i < p.m) {
       let o = out + (g * p.m + m0 + i) * hw_out;

@@ -6,7 +6,11 @@
 //!   an input listed as `"vec4 <name>"` is bound as an array of 4-vectors and read four
 //!   elements at a time with `load4_<name>(i) -> vec4<E>` (`i` counts 4-vectors), or one at a
 //!   time with `load_<name>(i)` as usual (buffers are padded to 16 bytes);
-//! - `flat_id(...)`: the invocation's index in a 1-D grid spread over two dispatch dimensions.
+//! - `store4_y(i, v: vec4<f32>)` for a kernel that uses it: elements i .. i + 3 (i a multiple
+//!   of 4) in one store where the output is f32 or f16 and no view, the output then bound as
+//!   an array of 4-vectors (`store_y` writes one component); else four `store_y`;
+//! - `flat_id(...)`: the invocation's index in a 1-D grid spread over two dispatch dimensions;
+//! - `activate(v, act)` and `activate4(v, act)`: the fused activation.
 //!
 //! The binding order is the same in every shader: 0 = the kernel's `Params` uniform (declared in
 //! the kernel file), 1 = the output `y`, 2.. = the inputs in the order the [`Kernel`] lists them.
@@ -49,7 +53,7 @@ fn header(storage: Storage) -> &'static str {
 /// Binding of the output view uniform (`OutputView`) in kernels assembled with one.
 pub(crate) const VIEW_BINDING: u32 = 15;
 
-fn output(name: &str, storage: Storage, viewed: bool) -> String {
+fn output(name: &str, storage: Storage, viewed: bool, vec4: bool) -> String {
     // Element i of the output value lands at y_index(i): itself, or with a view (the value is
     // a slice of a larger buffer, such as a concat's channel range) at
     // offset + n * stride + (i - n * item) for item n = i / item. Every store of such a kernel
@@ -69,6 +73,30 @@ fn output(name: &str, storage: Storage, viewed: bool) -> String {
         )
     } else {
         format!("fn {name}_index(i: u32) -> u32 {{ return i; }}\n")
+    };
+    let ty = match storage {
+        Storage::F32 => "f32",
+        _ => "f16",
+    };
+    if vec4 && !viewed && storage != Storage::F16Packed {
+        // One store of a 4-vector instead of four of one element (on CPU adapters each store
+        // is a scatter, one lane at a time).
+        return index
+            + &format!(
+                "@group(0) @binding(1) var<storage, read_write> {name}: array<vec4<{ty}>>;\n\
+                 fn store_{name}(i: u32, v: f32) {{ {name}[i >> 2u][i & 3u] = {ty}(v); }}\n\
+                 fn store4_{name}(i: u32, v: vec4<f32>) {{ {name}[i >> 2u] = vec4<{ty}>(v); }}\n"
+            );
+    }
+    let store4 = if vec4 {
+        format!(
+            "fn store4_{name}(i: u32, v: vec4<f32>) {{\n\
+             \x20 store_{name}(i, v.x); store_{name}(i + 1u, v.y);\n\
+             \x20 store_{name}(i + 2u, v.z); store_{name}(i + 3u, v.w);\n\
+             }}\n"
+        )
+    } else {
+        String::new()
     };
     let store = match storage {
         Storage::F32 => format!(
@@ -92,7 +120,7 @@ fn output(name: &str, storage: Storage, viewed: bool) -> String {
              }}\n"
         ),
     };
-    index + &store
+    index + &store + &store4
 }
 
 fn input(binding: usize, name: &str, storage: Storage) -> String {
@@ -153,6 +181,11 @@ fn activate(v: f32, act: u32) -> f32 {
   if (act == 2u) { return clamp(v, 0.0, 6.0); }
   return v;
 }
+fn activate4(v: vec4<f32>, act: u32) -> vec4<f32> {
+  if (act == 1u) { return max(v, vec4<f32>(0.0)); }
+  if (act == 2u) { return clamp(v, vec4<f32>(0.0), vec4<f32>(6.0)); }
+  return v;
+}
 ";
 
 /// The full WGSL of `kernel` for `storage`.
@@ -163,7 +196,8 @@ pub(crate) fn assemble(kernel: &Kernel, storage: Storage, viewed: bool) -> Strin
     }
     s.push_str(header(storage));
     s.push_str(COMMON);
-    s.push_str(&output("y", storage, viewed));
+    let vec4 = kernel.source.contains("store4_y(");
+    s.push_str(&output("y", storage, viewed, vec4));
     for (i, name) in kernel.inputs.iter().enumerate() {
         s.push_str(&input(i + 2, name, storage));
     }

@@ -941,6 +941,7 @@ impl ConvParams {
                             ("SUBGROUP", f64::from(subgroup.min(8))),
                             ("SX", f64::from(geometry.sw)),
                             ("HALF", f64::from(u8::from(half))),
+                            ("VEC_Y", f64::from(u8::from(out[3] % 4 == 0))),
                         ],
                         params: bytemuck::bytes_of(&params).to_vec(),
                         workgroups: [
