@@ -424,6 +424,17 @@ fn row_reuse_paths_and_edges() {
             bias: false,
         },
     ];
+    // Input rows read as 4-vectors (stride 1, width a multiple of 4) from each of the four
+    // offsets a left padding gives, up to the widest window they take (7).
+    let vec_rows = (0..4).flat_map(|pad| {
+        [3, 7].map(|k| Case {
+            name: format!("row-vec-{k}x{k}-pad{pad}-width20"),
+            p: layer(6, 16, k, pad, 1, 2),
+            input: [2, 6, 9, 20],
+            bias: true,
+        })
+    });
+    let cases: Vec<Case> = cases.into_iter().chain(vec_rows).collect();
     run_cases("row_reuse_paths_and_edges", &cases);
 }
 

@@ -83,7 +83,7 @@ pub static GEMM8_SG_KERNEL: Kernel = Kernel {
     name: "conv2d_gemm8_sg",
     source: GEMM_SG_SOURCE,
     entry: "main8_sg",
-    inputs: &["x", "vec4 w", "b"],
+    inputs: &["vec4 x", "vec4 w", "b"],
 };
 
 /// [`GEMM8_KERNEL`]'s tiles with K split over slices of one workgroup
@@ -104,7 +104,7 @@ pub static GEMM8_ROW8_SG_KERNEL: Kernel = Kernel {
     name: "conv2d_gemm8_row8_sg",
     source: GEMM_SG_SOURCE,
     entry: "main8_row8_sg",
-    inputs: &["x", "vec4 w", "b"],
+    inputs: &["vec4 x", "vec4 w", "b"],
 };
 
 /// conv2d_tile.wgsl appended to conv2d_gemm.wgsl, whose uniform, window and tap it shares.
@@ -925,6 +925,10 @@ impl ConvParams {
                 let tiles_n = n * out[2] * out[3].div_ceil(8);
                 let half = (1..=4).contains(&(m % 8)) && tiles_n >= 64;
                 let full = tiles_m - usize::from(half);
+                // Input rows as 4-vectors where they start on 4-element boundaries.
+                let shift = (4 - self.padding[1] % 4) % 4;
+                let x4 = (shift + self.kernel[1] + 7).div_ceil(4);
+                let vec_x = geometry.sw == 1 && geometry.w.is_multiple_of(4) && self.kernel[1] <= 7;
                 // Workgroup rows take (group, channel tile) pairs in order: rows = 64 / wx.
                 let wx = target.subgroup_row(tiles_n);
                 let rows = 64 / wx as usize;
@@ -941,7 +945,10 @@ impl ConvParams {
                             ("SUBGROUP", f64::from(subgroup.min(8))),
                             ("SX", f64::from(geometry.sw)),
                             ("HALF", f64::from(u8::from(half))),
-                            ("VEC_Y", f64::from(u8::from(out[3] % 4 == 0))),
+                            ("VEC_Y", f64::from(u8::from(out[3].is_multiple_of(4)))),
+                            ("VEC_X", f64::from(u8::from(vec_x))),
+                            ("SHIFT", shift as f64),
+                            ("X4", x4 as f64),
                         ],
                         params: bytemuck::bytes_of(&params).to_vec(),
                         workgroups: [
