@@ -118,10 +118,15 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // phase). Needs dw == 1. The stride is the override SX (= sw), so that the stride-1 pipeline
 // has one phase and a unit step compiled in. Workgroups as main8_sg's, over
 // batch * H_out * ceil(W_out / 8) pixel tiles.
-// Override HALF: the launch runs only each group's last channel tile, which holds 4 or fewer
-// channels (M mod 8 in 1..4: groups of 12 or 20 outputs): channels 4..7 are neither computed
-// nor stored (the other launch runs the full tiles with Params.tiles_m one lower).
+// Override HALF: the launch runs only each group's channel tile, which holds 4 or fewer
+// channels (M <= 4, where this kernel is forced): channels 4..7 are neither computed nor
+// stored.
 override HALF: bool = false;
+// Override WIDE: the launch runs only each group's last two channel tiles as one of 12
+// channels (M mod 8 in 1..4 and M > 8: groups of 12 or 20 outputs): channels 8..11 in a third
+// set of accumulators (the other launch runs the full tiles before them with Params.tiles_m
+// two lower).
+override WIDE: bool = false;
 // Override VEC_Y: W_out is a multiple of 4 (store_run).
 override VEC_Y: bool = false;
 // Overrides VEC_X, SHIFT, X4: stride 1, kw <= 7 and W a multiple of 4, so that every input row
@@ -138,10 +143,10 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) li: u32,
                  @builtin(subgroup_invocation_id) lane: u32) {
   let wx = p.wx;
-  // The half launch's one tile per group is the last.
-  let gt = tile_row(wid.y, li / wx, wx, select(p.tiles_m, 1u, HALF));
+  // The half and wide launches take one tile per group: the last, the last but one.
+  let gt = tile_row(wid.y, li / wx, wx, select(p.tiles_m, 1u, HALF || WIDE));
   let g = gt.x;
-  let tm = select(gt.y, p.tiles_m - 1u, HALF);
+  let tm = select(select(gt.y, p.tiles_m - 1u, HALF), p.tiles_m - 2u, WIDE);
   let cin_g = p.c_in / p.groups;
   let hw = p.h * p.w;
   let runs = (p.wo + 7u) / 8u;
@@ -167,6 +172,9 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     var lo5 = vec4<f32>(0.0); var hi5 = vec4<f32>(0.0);
     var lo6 = vec4<f32>(0.0); var hi6 = vec4<f32>(0.0);
     var lo7 = vec4<f32>(0.0); var hi7 = vec4<f32>(0.0);
+    var md0 = vec4<f32>(0.0); var md1 = vec4<f32>(0.0); var md2 = vec4<f32>(0.0);
+    var md3 = vec4<f32>(0.0); var md4 = vec4<f32>(0.0); var md5 = vec4<f32>(0.0);
+    var md6 = vec4<f32>(0.0); var md7 = vec4<f32>(0.0);
     for (var ph = 0u; ph < phases; ph++) {
       let c = c0 + i32(ph);
       let ok0 = u32(c) < p.w;
@@ -245,6 +253,9 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
               x7 = select(0.0, f32(load_x(u32(select(0, rs + col, ok)) + plane)), ok);
             }
             let t = tile_weights(wi, lane);
+            // WIDE: channels 8..11, lanes 0..3 load and broadcast.
+            var u = vec4<f32>(0.0);
+            if (WIDE) { u = share_quad(f32(load_w(wi + 8u + (lane & 3u)))); }
             wi += SX * p.mp;
             col += s;
             lo0 += t.lo * x0; lo1 += t.lo * x1; lo2 += t.lo * x2; lo3 += t.lo * x3;
@@ -252,6 +263,10 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
             if (!HALF) {
               hi0 += t.hi * x0; hi1 += t.hi * x1; hi2 += t.hi * x2; hi3 += t.hi * x3;
               hi4 += t.hi * x4; hi5 += t.hi * x5; hi6 += t.hi * x6; hi7 += t.hi * x7;
+            }
+            if (WIDE) {
+              md0 += u * x0; md1 += u * x1; md2 += u * x2; md3 += u * x3;
+              md4 += u * x4; md5 += u * x5; md6 += u * x6; md7 += u * x7;
             }
             x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
           }
@@ -262,6 +277,10 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
     // The tile's 8 biases: one load per lane and broadcasts, like the weights.
     let bias = tile_bias(g * p.m + tm * 8u, lane);
+    var bias_md = vec4<f32>(0.0);
+    if (WIDE) {
+      bias_md = share_quad(f32(load_b(min(g * p.m + tm * 8u + 8u + (lane & 3u), p.c_out - 1u))));
+    }
     if (gt.z == 1u && tn_own < tiles_n) {
       let hw_out = p.ho * p.wo;
       let out = b * p.c_out * hw_out + oy * p.wo + ox0;
@@ -270,6 +289,10 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       if (!HALF) {
         store_run(out, g, tm * 8u + 4u, n_px, hw_out, bias.hi, hi0, hi1, hi2, hi3, hi4, hi5, hi6,
                   hi7);
+      }
+      if (WIDE) {
+        store_run(out, g, tm * 8u + 8u, n_px, hw_out, bias_md, md0, md1, md2, md3, md4, md5, md6,
+                  md7);
       }
     }
   }

@@ -47,3 +47,10 @@ fn tile_weights(i: u32, lane: u32) -> TileWeights {
   if (SUBGROUP < 8u) { y = f32(load_w(i + o.y)); }
   return share_tile(x, y);
 }
+
+// 4 values shared by broadcast: lanes 0 .. 3 hold them in `x` (any subgroup size). From
+// uniform control flow only.
+fn share_quad(x: f32) -> vec4<f32> {
+  return vec4<f32>(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u),
+                   subgroupBroadcast(x, 3u));
+}

@@ -434,7 +434,19 @@ fn row_reuse_paths_and_edges() {
             bias: true,
         })
     });
-    let cases: Vec<Case> = cases.into_iter().chain(vec_rows).collect();
+    // Groups whose last 8-channel tile holds 1..4 channels: 9 and 12 outputs run one launch
+    // of 12-channel tiles, 20 a launch of full tiles and one of 12-channel tiles after them.
+    let short_tiles = [9, 12, 20].map(|m| Case {
+        name: format!("row-{m}-outputs-per-group"),
+        p: layer(8, 2 * m, 3, 1, 1, 2),
+        input: [2, 8, 7, 12],
+        bias: true,
+    });
+    let cases: Vec<Case> = cases
+        .into_iter()
+        .chain(vec_rows)
+        .chain(short_tiles)
+        .collect();
     run_cases("row_reuse_paths_and_edges", &cases);
 }
 

@@ -174,8 +174,10 @@ pub enum ConvAlgorithm {
     /// in one output row (`main8_row8_sg`): one input and one weight load per invocation per
     /// 64 multiply-adds; with stride s along x the kernel columns go in s phases, each a
     /// sliding window of its own. Where a group's last channel tile holds 4 or fewer channels
-    /// it is a second launch that computes half tiles. Needs subgroups and dilation 1 along x
-    /// (other layers run `Gemm8Sg`).
+    /// it joins the tile before it in a second launch of 12-channel tiles (half tiles where
+    /// the group has fewer than 8). Input rows are read as 4-vectors and runs stored as
+    /// 4-vectors where the widths allow. Needs subgroups and dilation 1 along x (other layers
+    /// run `Gemm8Sg`).
     Gemm8Row8Sg,
     /// `Matmul8` likewise (`matmul8_sg.wgsl`); needs subgroups.
     Matmul8Sg,
@@ -919,12 +921,14 @@ impl ConvParams {
             }
             if algorithm == ConvAlgorithm::Gemm8Row8Sg {
                 // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row. A
-                // last tile of 4 or fewer channels is a launch of its own that computes half
-                // a tile (HALF) where the layer has at least 64 pixel tiles: with fewer, the
-                // second launch cost what it saved on lavapipe (NIN conv2a, 16 groups, batch 1).
+                // last tile of 4 or fewer channels joins the one before it in a launch of
+                // 12-channel tiles (WIDE); in groups of 4 or fewer outputs (where this kernel
+                // is forced) the one launch computes half tiles (HALF).
                 let tiles_n = n * out[2] * out[3].div_ceil(8);
-                let half = (1..=4).contains(&(m % 8)) && tiles_n >= 64;
-                let full = tiles_m - usize::from(half);
+                let short = (1..=4).contains(&(m % 8));
+                let wide = short && m > 8;
+                let half = short && !wide;
+                let full = tiles_m - usize::from(half) - 2 * usize::from(wide);
                 // Input rows as 4-vectors where they start on 4-element boundaries.
                 let shift = (4 - self.padding[1] % 4) % 4;
                 let x4 = (shift + self.kernel[1] + 7).div_ceil(4);
@@ -932,7 +936,7 @@ impl ConvParams {
                 // Workgroup rows take (group, channel tile) pairs in order: rows = 64 / wx.
                 let wx = target.subgroup_row(tiles_n);
                 let rows = 64 / wx as usize;
-                let launch = |tiles_m: usize, y_wg: usize, half: bool| -> Result<_> {
+                let launch = |tiles_m: usize, y_wg: usize, half: bool, wide: bool| -> Result<_> {
                     let params = GemmUniform {
                         wx,
                         tiles_m: u("tiles", tiles_m)?,
@@ -945,6 +949,7 @@ impl ConvParams {
                             ("SUBGROUP", f64::from(subgroup.min(8))),
                             ("SX", f64::from(geometry.sw)),
                             ("HALF", f64::from(u8::from(half))),
+                            ("WIDE", f64::from(u8::from(wide))),
                             ("VEC_Y", f64::from(u8::from(out[3].is_multiple_of(4)))),
                             ("VEC_X", f64::from(u8::from(vec_x))),
                             ("SHIFT", shift as f64),
@@ -963,10 +968,15 @@ impl ConvParams {
                 };
                 let mut v = Vec::new();
                 if full > 0 {
-                    v.push(launch(full, (self.groups * full).div_ceil(rows), false)?);
+                    v.push(launch(
+                        full,
+                        (self.groups * full).div_ceil(rows),
+                        false,
+                        false,
+                    )?);
                 }
-                if half {
-                    v.push(launch(tiles_m, self.groups.div_ceil(rows), true)?);
+                if half || wide {
+                    v.push(launch(tiles_m, self.groups.div_ceil(rows), half, wide)?);
                 }
                 return Ok(v);
             }
