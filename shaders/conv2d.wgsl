@@ -118,6 +118,9 @@ fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // invocation also computes the next channel of its group from the same loaded inputs.
 override SX: u32 = 1u;
 override PAIR: bool = false;
+// Override VEC_Y: W_out is a multiple of 4, so each run is one or two 4-vector stores.
+override VEC_Y: bool = false;
+// VEC_X, SHIFT, X4 (row_vec.wgsl): input rows read as 4-vectors where dw = 1.
 
 @compute @workgroup_size(64)
 fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -167,15 +170,38 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         // kx reads c0 + sw * j + kx, so the 8 values slide by one pixel per step.
         for (var ph = 0u; ph < min(SX, p.kw); ph++) {
           let c = c0 + i32(ph);
-          var x0 = tap_col(row, c);
-          var x1 = tap_col(row, c + s);
-          var x2 = tap_col(row, c + 2 * s);
-          var x3 = tap_col(row, c + 3 * s);
-          var x4 = tap_col(row, c + 4 * s);
-          var x5 = tap_col(row, c + 5 * s);
-          var x6 = tap_col(row, c + 6 * s);
+          var x0 = 0.0; var x1 = 0.0; var x2 = 0.0; var x3 = 0.0;
+          var x4 = 0.0; var x5 = 0.0; var x6 = 0.0;
+          var y0 = 0.0; var y1 = 0.0; var y2 = 0.0; var y3 = 0.0;
+          var y4 = 0.0; var y5 = 0.0; var y6 = 0.0;
+          if (VEC_X) {
+            // Stride 1: one phase, c = c0.
+            let r = row_window((i32(row) + c - i32(SHIFT)) >> 2u);
+            x0 = select(0.0, r.x0, u32(c) < p.w);
+            x1 = select(0.0, r.x1, u32(c + 1) < p.w);
+            x2 = select(0.0, r.x2, u32(c + 2) < p.w);
+            x3 = select(0.0, r.x3, u32(c + 3) < p.w);
+            x4 = select(0.0, r.x4, u32(c + 4) < p.w);
+            x5 = select(0.0, r.x5, u32(c + 5) < p.w);
+            x6 = select(0.0, r.x6, u32(c + 6) < p.w);
+            y0 = r.y0; y1 = r.y1; y2 = r.y2; y3 = r.y3; y4 = r.y4; y5 = r.y5; y6 = r.y6;
+          } else {
+            x0 = tap_col(row, c);
+            x1 = tap_col(row, c + s);
+            x2 = tap_col(row, c + 2 * s);
+            x3 = tap_col(row, c + 3 * s);
+            x4 = tap_col(row, c + 4 * s);
+            x5 = tap_col(row, c + 5 * s);
+            x6 = tap_col(row, c + 6 * s);
+          }
           for (var kx = ph; kx < p.kw; kx += SX) {
-            let x7 = tap_col(row, c0 + 7 * s + i32(kx));
+            var x7 = 0.0;
+            if (VEC_X) {
+              x7 = select(0.0, y0, u32(c0 + 7 + i32(kx)) < p.w);
+              y0 = y1; y1 = y2; y2 = y3; y3 = y4; y4 = y5; y5 = y6;
+            } else {
+              x7 = tap_col(row, c0 + 7 * s + i32(kx));
+            }
             let wv = f32(load_w(wr + kx));
             a0 += wv * x0; a1 += wv * x1; a2 += wv * x2; a3 += wv * x3;
             a4 += wv * x4; a5 += wv * x5; a6 += wv * x6; a7 += wv * x7;
@@ -222,6 +248,11 @@ fn store_run8(n: u32, co: u32, oh: u32, ow0: u32, a0: f32, a1: f32, a2: f32, a3:
               a5: f32, a6: f32, a7: f32) {
   let bias = f32(load_b(co));
   let out = ((n * p.c_out + co) * p.ho + oh) * p.wo + ow0;
+  if (VEC_Y) {
+    store4_y(out, activate4(vec4<f32>(a0, a1, a2, a3) + bias, p.act));
+    if (ow0 + 4u < p.wo) { store4_y(out + 4u, activate4(vec4<f32>(a4, a5, a6, a7) + bias, p.act)); }
+    return;
+  }
   store_y(out, activate(a0 + bias, p.act));
   if (ow0 + 1u < p.wo) { store_y(out + 1u, activate(a1 + bias, p.act)); }
   if (ow0 + 2u < p.wo) { store_y(out + 2u, activate(a2 + bias, p.act)); }

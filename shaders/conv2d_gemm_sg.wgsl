@@ -129,14 +129,7 @@ override HALF: bool = false;
 override WIDE: bool = false;
 // Override VEC_Y: W_out is a multiple of 4 (store_run).
 override VEC_Y: bool = false;
-// Overrides VEC_X, SHIFT, X4: stride 1, kw <= 7 and W a multiple of 4, so that every input row
-// starts on a 4-element boundary: each (input channel, kernel row) loads the X4 4-vectors that
-// cover the 8 windows (from the 4-aligned column SHIFT = (-pl) mod 4 before the first, X4 =
-// ceil((SHIFT + kw + 7) / 4) <= 5) instead of kw + 7 single values, and takes the window's
-// values from them at constant positions.
-override VEC_X: bool = false;
-override SHIFT: u32 = 0u;
-override X4: u32 = 1u;
+// VEC_X, SHIFT, X4 (row_vec.wgsl): input rows read as 4-vectors.
 
 @compute @workgroup_size(64)
 fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -197,34 +190,19 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         for (var ci = 0u; ci < cin_g; ci++) {
           var x0 = 0.0; var x1 = 0.0; var x2 = 0.0; var x3 = 0.0;
           var x4 = 0.0; var x5 = 0.0; var x6 = 0.0;
-          var v0 = vec4<f32>(0.0); var v1 = vec4<f32>(0.0); var v2 = vec4<f32>(0.0);
-          var v3 = vec4<f32>(0.0); var v4 = vec4<f32>(0.0);
           var y0 = 0.0; var y1 = 0.0; var y2 = 0.0; var y3 = 0.0;
           var y4 = 0.0; var y5 = 0.0; var y6 = 0.0;
           if (VEC_X) {
-            // The row segment from the 4-aligned column below c as 4-vectors, positions
-            // 0 .. 4 * X4 - 1 (window value j at SHIFT + j).
-            let q = qa + i32(plane >> 2u);
-            v0 = vec4<f32>(load4_x(u32(max(q, 0))));
-            v1 = vec4<f32>(load4_x(u32(max(q + 1, 0))));
-            v2 = vec4<f32>(load4_x(u32(max(q + 2, 0))));
-            if (X4 > 3u) { v3 = vec4<f32>(load4_x(u32(max(q + 3, 0)))); }
-            if (X4 > 4u) { v4 = vec4<f32>(load4_x(u32(max(q + 4, 0)))); }
-            x0 = select(0.0, pick(v0, v1, v2, v3, v4, SHIFT), rok && ok0);
-            x1 = select(0.0, pick(v0, v1, v2, v3, v4, SHIFT + 1u), rok && ok1);
-            x2 = select(0.0, pick(v0, v1, v2, v3, v4, SHIFT + 2u), rok && ok2);
-            x3 = select(0.0, pick(v0, v1, v2, v3, v4, SHIFT + 3u), rok && ok3);
-            x4 = select(0.0, pick(v0, v1, v2, v3, v4, SHIFT + 4u), rok && ok4);
-            x5 = select(0.0, pick(v0, v1, v2, v3, v4, SHIFT + 5u), rok && ok5);
-            x6 = select(0.0, pick(v0, v1, v2, v3, v4, SHIFT + 6u), rok && ok6);
+            let r = row_window(qa + i32(plane >> 2u));
+            x0 = select(0.0, r.x0, rok && ok0);
+            x1 = select(0.0, r.x1, rok && ok1);
+            x2 = select(0.0, r.x2, rok && ok2);
+            x3 = select(0.0, r.x3, rok && ok3);
+            x4 = select(0.0, r.x4, rok && ok4);
+            x5 = select(0.0, r.x5, rok && ok5);
+            x6 = select(0.0, r.x6, rok && ok6);
             // The values entering the window at kx = 0 .. 6, shifted down at each step.
-            y0 = pick(v0, v1, v2, v3, v4, SHIFT + 7u);
-            y1 = pick(v0, v1, v2, v3, v4, SHIFT + 8u);
-            y2 = pick(v0, v1, v2, v3, v4, SHIFT + 9u);
-            y3 = pick(v0, v1, v2, v3, v4, SHIFT + 10u);
-            y4 = pick(v0, v1, v2, v3, v4, SHIFT + 11u);
-            y5 = pick(v0, v1, v2, v3, v4, SHIFT + 12u);
-            y6 = pick(v0, v1, v2, v3, v4, SHIFT + 13u);
+            y0 = r.y0; y1 = r.y1; y2 = r.y2; y3 = r.y3; y4 = r.y4; y5 = r.y5; y6 = r.y6;
           } else {
             x0 = select(0.0, f32(load_x(u32(select(0, rs, rok && ok0)) + plane)), rok && ok0);
             x1 = select(0.0, f32(load_x(u32(select(0, rs + s, rok && ok1)) + plane)),
@@ -296,16 +274,6 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       }
     }
   }
-}
-
-// Value j of the 4-vectors v0 .. v4 read as one array of 20, with selects: a function-local
-// array indexed at run time lives in memory on CPU adapters.
-fn pick(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>, j: u32)
-    -> f32 {
-  let q = j >> 2u;
-  let v = select(select(select(select(v0, v1, q == 1u), v2, q == 2u), v3, q == 3u), v4, q == 4u);
-  let r = j & 3u;
-  return select(select(select(v.x, v.y, r == 1u), v.z, r == 2u), v.w, r == 3u);
 }
 
 // The biases of channels co .. co + 7 (those past C_out read the last), loaded once per

@@ -11,28 +11,34 @@ use crate::error::{invalid, Result};
 use crate::gpu::{Dispatch, Gpu, Kernel};
 use crate::{Precision, Tensor};
 
+/// conv2d.wgsl with the row helpers its `main_row8` shares (`shaders/row_vec.wgsl`).
+const DIRECT_SOURCE: &str = concat!(
+    include_str!("../../shaders/conv2d.wgsl"),
+    include_str!("../../shaders/row_vec.wgsl")
+);
+
 /// The direct convolution kernel: one invocation per output element.
 pub static KERNEL: Kernel = Kernel {
     name: "conv2d",
-    source: include_str!("../../shaders/conv2d.wgsl"),
+    source: DIRECT_SOURCE,
     entry: "main",
-    inputs: &["x", "w", "b"],
+    inputs: &["vec4 x", "w", "b"],
 };
 
 /// The direct kernel with 4 output pixels of one row per invocation (entry `main_row`).
 pub static DIRECT_ROW_KERNEL: Kernel = Kernel {
     name: "conv2d",
-    source: include_str!("../../shaders/conv2d.wgsl"),
+    source: DIRECT_SOURCE,
     entry: "main_row",
-    inputs: &["x", "w", "b"],
+    inputs: &["vec4 x", "w", "b"],
 };
 
 /// The direct kernel with 8 output pixels of one row per invocation (entry `main_row8`).
 pub static DIRECT_ROW8_KERNEL: Kernel = Kernel {
     name: "conv2d",
-    source: include_str!("../../shaders/conv2d.wgsl"),
+    source: DIRECT_SOURCE,
     entry: "main_row8",
-    inputs: &["x", "w", "b"],
+    inputs: &["vec4 x", "w", "b"],
 };
 
 /// The implicit-GEMM kernel: 4 x 4 register tiles, the group as dispatch dimension.
@@ -73,7 +79,8 @@ pub static GEMM8_ROW8_KERNEL: Kernel = Kernel {
 const GEMM_SG_SOURCE: &str = concat!(
     include_str!("../../shaders/conv2d_gemm.wgsl"),
     include_str!("../../shaders/subgroup_weights.wgsl"),
-    include_str!("../../shaders/conv2d_gemm_sg.wgsl")
+    include_str!("../../shaders/conv2d_gemm_sg.wgsl"),
+    include_str!("../../shaders/row_vec.wgsl")
 );
 
 /// [`GEMM8_KERNEL`] with each tile's weights loaded once per subgroup and shared by broadcast
@@ -142,7 +149,9 @@ pub enum ConvAlgorithm {
     /// `DirectRow` with 8 pixels per invocation (entry `main_row8`): with dilation 1 along x
     /// the 8 windows' input values of a kernel row are loaded once and slid along it (in s
     /// phases for stride s); in groups of 2 or 3 outputs each invocation computes two
-    /// channels from the same inputs. For CPU adapters, where every load is a gather.
+    /// channels from the same inputs. With stride 1 and W a multiple of 4 the rows are read
+    /// as 4-vectors (`row_vec.wgsl`), with W_out a multiple of 4 the runs stored as 4-vectors.
+    /// For CPU adapters, where every load is a gather.
     DirectRow8,
     /// Implicit GEMM with 4 x 4 register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
     Gemm,
@@ -521,6 +530,25 @@ impl ConvParams {
     /// True for a 1x1, stride 1, unpadded convolution: a matrix multiply per group.
     pub fn is_pointwise(&self) -> bool {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0; 4]
+    }
+
+    /// The overrides VEC_X, SHIFT and X4 of the row kernels (`shaders/row_vec.wgsl`) for an
+    /// input `w` wide: rows read as 4-vectors where they start on 4-element boundaries (stride
+    /// and dilation 1 along x, W a multiple of 4) and a kernel row's 8 windows take at most 5
+    /// of them (kw <= 7); the first window's offset from the 4-aligned column below it; the
+    /// 4-vectors the 8 windows cover.
+    fn row_vectors(&self, w: usize) -> [(&'static str, f64); 3] {
+        let shift = (4 - self.padding[1] % 4) % 4;
+        let x4 = (shift + self.kernel[1] + 7).div_ceil(4);
+        let on = self.stride[1] == 1
+            && self.dilation[1] == 1
+            && w.is_multiple_of(4)
+            && self.kernel[1] <= 7;
+        [
+            ("VEC_X", f64::from(u8::from(on))),
+            ("SHIFT", shift as f64),
+            ("X4", x4 as f64),
+        ]
     }
 
     /// Multiply-adds per image: `C_out * H_out * W_out * (C_in / groups) * kh * kw`.
@@ -929,10 +957,6 @@ impl ConvParams {
                 let wide = short && m > 8;
                 let half = short && !wide;
                 let full = tiles_m - usize::from(half) - 2 * usize::from(wide);
-                // Input rows as 4-vectors where they start on 4-element boundaries.
-                let shift = (4 - self.padding[1] % 4) % 4;
-                let x4 = (shift + self.kernel[1] + 7).div_ceil(4);
-                let vec_x = geometry.sw == 1 && geometry.w.is_multiple_of(4) && self.kernel[1] <= 7;
                 // Workgroup rows take (group, channel tile) pairs in order: rows = 64 / wx.
                 let wx = target.subgroup_row(tiles_n);
                 let rows = 64 / wx as usize;
@@ -951,10 +975,10 @@ impl ConvParams {
                             ("HALF", f64::from(u8::from(half))),
                             ("WIDE", f64::from(u8::from(wide))),
                             ("VEC_Y", f64::from(u8::from(out[3].is_multiple_of(4)))),
-                            ("VEC_X", f64::from(u8::from(vec_x))),
-                            ("SHIFT", shift as f64),
-                            ("X4", x4 as f64),
-                        ],
+                        ]
+                        .into_iter()
+                        .chain(self.row_vectors(wd))
+                        .collect(),
                         params: bytemuck::bytes_of(&params).to_vec(),
                         workgroups: [
                             u("pixel blocks", tiles_n.div_ceil(wx as usize).min(65535))?,
@@ -1044,7 +1068,11 @@ impl ConvParams {
                 vec![
                     ("SX", f64::from(geometry.sw)),
                     ("PAIR", f64::from(u8::from(self.pairs()))),
+                    ("VEC_Y", f64::from(u8::from(out[3].is_multiple_of(4)))),
                 ]
+                .into_iter()
+                .chain(self.row_vectors(wd))
+                .collect()
             } else {
                 vec![]
             },

@@ -1,0 +1,50 @@
+
+// row_vec: input rows read as 4-vectors, shared by the row kernels that slide 8 windows along
+// a kernel row (conv2d.wgsl's main_row8, conv2d_gemm_sg.wgsl's main8_row8_sg); appended to
+// them, with x bound as 4-vectors. On CPU adapters every load is a gather, one lane at a time:
+// X4 4-vector loads replace kw + 7 single ones.
+// Overrides VEC_X, SHIFT, X4: the kernel reads rows so (stride 1, kw <= 7 and W a multiple of
+// 4, so that every input row starts on a 4-element boundary); SHIFT = (-pl) mod 4, the first
+// window's offset from the 4-aligned column below it; X4 = ceil((SHIFT + kw + 7) / 4) <= 5.
+override VEC_X: bool = false;
+override SHIFT: u32 = 0u;
+override X4: u32 = 1u;
+
+// A kernel row's values for 8 windows of stride 1: x0 .. x6, the first 7 columns of the first
+// window, and y0 .. y6, the values entering it at kx = 0 .. 6. Unmasked: the caller zeroes
+// those outside the input.
+struct RowWindow {
+  x0: f32, x1: f32, x2: f32, x3: f32, x4: f32, x5: f32, x6: f32,
+  y0: f32, y1: f32, y2: f32, y3: f32, y4: f32, y5: f32, y6: f32,
+}
+
+// The window from the X4 4-vectors at index q, q + 1, ... of x (q is the 4-aligned column
+// below the first window's; negative indices, left of the first row, read index 0).
+fn row_window(q: i32) -> RowWindow {
+  let v0 = vec4<f32>(load4_x(u32(max(q, 0))));
+  let v1 = vec4<f32>(load4_x(u32(max(q + 1, 0))));
+  let v2 = vec4<f32>(load4_x(u32(max(q + 2, 0))));
+  var v3 = vec4<f32>(0.0);
+  var v4 = vec4<f32>(0.0);
+  if (X4 > 3u) { v3 = vec4<f32>(load4_x(u32(max(q + 3, 0)))); }
+  if (X4 > 4u) { v4 = vec4<f32>(load4_x(u32(max(q + 4, 0)))); }
+  return RowWindow(
+    pick(v0, v1, v2, v3, v4, SHIFT), pick(v0, v1, v2, v3, v4, SHIFT + 1u),
+    pick(v0, v1, v2, v3, v4, SHIFT + 2u), pick(v0, v1, v2, v3, v4, SHIFT + 3u),
+    pick(v0, v1, v2, v3, v4, SHIFT + 4u), pick(v0, v1, v2, v3, v4, SHIFT + 5u),
+    pick(v0, v1, v2, v3, v4, SHIFT + 6u), pick(v0, v1, v2, v3, v4, SHIFT + 7u),
+    pick(v0, v1, v2, v3, v4, SHIFT + 8u), pick(v0, v1, v2, v3, v4, SHIFT + 9u),
+    pick(v0, v1, v2, v3, v4, SHIFT + 10u), pick(v0, v1, v2, v3, v4, SHIFT + 11u),
+    pick(v0, v1, v2, v3, v4, SHIFT + 12u), pick(v0, v1, v2, v3, v4, SHIFT + 13u));
+}
+
+// Value j of the 4-vectors v0 .. v4 read as one array of 20, with selects (j is a constant
+// where the callers use it): a function-local array indexed at run time lives in memory on
+// CPU adapters.
+fn pick(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>, j: u32)
+    -> f32 {
+  let q = j >> 2u;
+  let v = select(select(select(select(v0, v1, q == 1u), v2, q == 2u), v3, q == 3u), v4, q == 4u);
+  let r = j & 3u;
+  return select(select(select(v.x, v.y, r == 1u), v.z, r == 2u), v.w, r == 3u);
+}
