@@ -184,7 +184,7 @@ pub enum ConvAlgorithm {
     /// 64 multiply-adds; with stride s along x the kernel columns go in s phases, each a
     /// sliding window of its own. Where a group's last channel tile holds 4 or fewer channels
     /// it joins the tile before it in a second launch of 12-channel tiles (half tiles where
-    /// the group has fewer than 8). Input rows are read as 4-vectors and runs stored as
+    /// the group has 4 or fewer outputs). Input rows are read as 4-vectors and runs stored as
     /// 4-vectors where the widths allow. Needs subgroups and dilation 1 along x (other layers
     /// run `Gemm8Sg`).
     Gemm8Row8Sg,
