@@ -8,12 +8,13 @@
 // are consecutive invocations, so a subgroup never spans two rows. No invocation leaves early
 // (broadcasts need the whole subgroup): columns and rows past the edge read valid elements and
 // are not stored.
-// Overrides: VEC_B as `main`; SUBGROUP (subgroup_weights.wgsl). Params.wx: invocations along N
-// per workgroup row (a power of two, 4 to 64; a uniform rather than an override so that layers
-// differing only in it share one pipeline: lavapipe recompiles evicted pipelines when a model
-// has too many).
+// Overrides: VEC_B as `main`; SUBGROUP (subgroup_weights.wgsl); VEC_C (store_cols8).
+// Params.wx: invocations along N per workgroup row (a power of two, 4 to 64; a uniform rather
+// than an override so that layers differing only in it share one pipeline: lavapipe recompiles
+// evicted pipelines when a model has too many).
 // Grid: x = min(ceil(N / (4 * wx)), 65535) (blocks of columns, looped over),
 // y = ceil(ceil(M / 8) / (64 / wx)), z = batches * groups.
+override VEC_C: bool = false;
 
 // The biases of rows m0 .. m0 + 7 of a group whose biases start at bias_base (rows past M read
 // the last), loaded once per subgroup and broadcast; from uniform control flow only.
@@ -33,6 +34,35 @@ fn store_colb(c_base: u32, m0: u32, n: u32, acc: vec4<f32>, bias: vec4<f32>) {
       store_y(c_base + (m0 + i) * p.sc_m + n * p.sc_n, activate(acc[i] + bias[i], p.act));
     }
   }
+}
+
+// Rows m0 .. m0 + 3 (those below M) of the 8 columns n0 .. n0 + 7 (those below N), with the
+// biases and the activation. With VEC_C (C's columns have unit stride and N and C's other
+// strides are multiples of 4, so n0 starts a 4-vector) each row's 8 are two 4-vector stores.
+fn store_cols8(c_base: u32, m0: u32, n0: u32, bias: vec4<f32>, a0: vec4<f32>, a1: vec4<f32>,
+               a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>,
+               a7: vec4<f32>) {
+  if (VEC_C) {
+    if (n0 >= p.n) { return; }
+    for (var i = 0u; i < 4u; i++) {
+      if (m0 + i < p.m) {
+        let o = c_base + (m0 + i) * p.sc_m + n0;
+        store4_y(o, activate4(vec4<f32>(a0[i], a1[i], a2[i], a3[i]) + bias[i], p.act));
+        if (n0 + 4u < p.n) {
+          store4_y(o + 4u, activate4(vec4<f32>(a4[i], a5[i], a6[i], a7[i]) + bias[i], p.act));
+        }
+      }
+    }
+    return;
+  }
+  store_colb(c_base, m0, n0, a0, bias);
+  store_colb(c_base, m0, n0 + 1u, a1, bias);
+  store_colb(c_base, m0, n0 + 2u, a2, bias);
+  store_colb(c_base, m0, n0 + 3u, a3, bias);
+  store_colb(c_base, m0, n0 + 4u, a4, bias);
+  store_colb(c_base, m0, n0 + 5u, a5, bias);
+  store_colb(c_base, m0, n0 + 6u, a6, bias);
+  store_colb(c_base, m0, n0 + 7u, a7, bias);
 }
 
 @compute @workgroup_size(64)
@@ -167,22 +197,10 @@ fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
     let bt = rows_bias(bias_base, m0, lane);
     if (own_tile) {
-      store_colb(c_base, m0, n0 + 0u, lo0, bt.lo);
-      store_colb(c_base, m0, n0 + 1u, lo1, bt.lo);
-      store_colb(c_base, m0, n0 + 2u, lo2, bt.lo);
-      store_colb(c_base, m0, n0 + 3u, lo3, bt.lo);
-      store_colb(c_base, m0, n0 + 4u, lo4, bt.lo);
-      store_colb(c_base, m0, n0 + 5u, lo5, bt.lo);
-      store_colb(c_base, m0, n0 + 6u, lo6, bt.lo);
-      store_colb(c_base, m0, n0 + 7u, lo7, bt.lo);
-      store_colb(c_base, m0 + 4u, n0 + 0u, hi0, bt.hi);
-      store_colb(c_base, m0 + 4u, n0 + 1u, hi1, bt.hi);
-      store_colb(c_base, m0 + 4u, n0 + 2u, hi2, bt.hi);
-      store_colb(c_base, m0 + 4u, n0 + 3u, hi3, bt.hi);
-      store_colb(c_base, m0 + 4u, n0 + 4u, hi4, bt.hi);
-      store_colb(c_base, m0 + 4u, n0 + 5u, hi5, bt.hi);
-      store_colb(c_base, m0 + 4u, n0 + 6u, hi6, bt.hi);
-      store_colb(c_base, m0 + 4u, n0 + 7u, hi7, bt.hi);
+      store_cols8(c_base, m0, n0, bt.lo, lo0, lo1, lo2, lo3,
+                  lo4, lo5, lo6, lo7);
+      store_cols8(c_base, m0 + 4u, n0, bt.hi, hi0, hi1, hi2, hi3,
+                  hi4, hi5, hi6, hi7);
     }
   }
 }
@@ -242,38 +260,14 @@ fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let bt0 = rows_bias(bias_base, m0 + 0u, lane);
     let bt1 = rows_bias(bias_base, m0 + 8u, lane);
     if (own_tile) {
-      store_colb(c_base, m0 + 0u, n0 + 0u, s0_0, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 1u, s0_1, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 2u, s0_2, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 3u, s0_3, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 4u, s0_4, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 5u, s0_5, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 6u, s0_6, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 7u, s0_7, bt0.lo);
-      store_colb(c_base, m0 + 4u, n0 + 0u, s1_0, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 1u, s1_1, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 2u, s1_2, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 3u, s1_3, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 4u, s1_4, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 5u, s1_5, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 6u, s1_6, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 7u, s1_7, bt0.hi);
-      store_colb(c_base, m0 + 8u, n0 + 0u, s2_0, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 1u, s2_1, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 2u, s2_2, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 3u, s2_3, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 4u, s2_4, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 5u, s2_5, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 6u, s2_6, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 7u, s2_7, bt1.lo);
-      store_colb(c_base, m0 + 12u, n0 + 0u, s3_0, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 1u, s3_1, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 2u, s3_2, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 3u, s3_3, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 4u, s3_4, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 5u, s3_5, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 6u, s3_6, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 7u, s3_7, bt1.hi);
+      store_cols8(c_base, m0 + 0u, n0, bt0.lo, s0_0, s0_1, s0_2, s0_3,
+                  s0_4, s0_5, s0_6, s0_7);
+      store_cols8(c_base, m0 + 4u, n0, bt0.hi, s1_0, s1_1, s1_2, s1_3,
+                  s1_4, s1_5, s1_6, s1_7);
+      store_cols8(c_base, m0 + 8u, n0, bt1.lo, s2_0, s2_1, s2_2, s2_3,
+                  s2_4, s2_5, s2_6, s2_7);
+      store_cols8(c_base, m0 + 12u, n0, bt1.hi, s3_0, s3_1, s3_2, s3_3,
+                  s3_4, s3_5, s3_6, s3_7);
     }
   }
 }
@@ -347,70 +341,22 @@ fn main_sg32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let bt2 = rows_bias(bias_base, m0 + 16u, lane);
     let bt3 = rows_bias(bias_base, m0 + 24u, lane);
     if (own_tile) {
-      store_colb(c_base, m0 + 0u, n0 + 0u, s0_0, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 1u, s0_1, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 2u, s0_2, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 3u, s0_3, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 4u, s0_4, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 5u, s0_5, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 6u, s0_6, bt0.lo);
-      store_colb(c_base, m0 + 0u, n0 + 7u, s0_7, bt0.lo);
-      store_colb(c_base, m0 + 4u, n0 + 0u, s1_0, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 1u, s1_1, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 2u, s1_2, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 3u, s1_3, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 4u, s1_4, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 5u, s1_5, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 6u, s1_6, bt0.hi);
-      store_colb(c_base, m0 + 4u, n0 + 7u, s1_7, bt0.hi);
-      store_colb(c_base, m0 + 8u, n0 + 0u, s2_0, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 1u, s2_1, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 2u, s2_2, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 3u, s2_3, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 4u, s2_4, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 5u, s2_5, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 6u, s2_6, bt1.lo);
-      store_colb(c_base, m0 + 8u, n0 + 7u, s2_7, bt1.lo);
-      store_colb(c_base, m0 + 12u, n0 + 0u, s3_0, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 1u, s3_1, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 2u, s3_2, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 3u, s3_3, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 4u, s3_4, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 5u, s3_5, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 6u, s3_6, bt1.hi);
-      store_colb(c_base, m0 + 12u, n0 + 7u, s3_7, bt1.hi);
-      store_colb(c_base, m0 + 16u, n0 + 0u, s4_0, bt2.lo);
-      store_colb(c_base, m0 + 16u, n0 + 1u, s4_1, bt2.lo);
-      store_colb(c_base, m0 + 16u, n0 + 2u, s4_2, bt2.lo);
-      store_colb(c_base, m0 + 16u, n0 + 3u, s4_3, bt2.lo);
-      store_colb(c_base, m0 + 16u, n0 + 4u, s4_4, bt2.lo);
-      store_colb(c_base, m0 + 16u, n0 + 5u, s4_5, bt2.lo);
-      store_colb(c_base, m0 + 16u, n0 + 6u, s4_6, bt2.lo);
-      store_colb(c_base, m0 + 16u, n0 + 7u, s4_7, bt2.lo);
-      store_colb(c_base, m0 + 20u, n0 + 0u, s5_0, bt2.hi);
-      store_colb(c_base, m0 + 20u, n0 + 1u, s5_1, bt2.hi);
-      store_colb(c_base, m0 + 20u, n0 + 2u, s5_2, bt2.hi);
-      store_colb(c_base, m0 + 20u, n0 + 3u, s5_3, bt2.hi);
-      store_colb(c_base, m0 + 20u, n0 + 4u, s5_4, bt2.hi);
-      store_colb(c_base, m0 + 20u, n0 + 5u, s5_5, bt2.hi);
-      store_colb(c_base, m0 + 20u, n0 + 6u, s5_6, bt2.hi);
-      store_colb(c_base, m0 + 20u, n0 + 7u, s5_7, bt2.hi);
-      store_colb(c_base, m0 + 24u, n0 + 0u, s6_0, bt3.lo);
-      store_colb(c_base, m0 + 24u, n0 + 1u, s6_1, bt3.lo);
-      store_colb(c_base, m0 + 24u, n0 + 2u, s6_2, bt3.lo);
-      store_colb(c_base, m0 + 24u, n0 + 3u, s6_3, bt3.lo);
-      store_colb(c_base, m0 + 24u, n0 + 4u, s6_4, bt3.lo);
-      store_colb(c_base, m0 + 24u, n0 + 5u, s6_5, bt3.lo);
-      store_colb(c_base, m0 + 24u, n0 + 6u, s6_6, bt3.lo);
-      store_colb(c_base, m0 + 24u, n0 + 7u, s6_7, bt3.lo);
-      store_colb(c_base, m0 + 28u, n0 + 0u, s7_0, bt3.hi);
-      store_colb(c_base, m0 + 28u, n0 + 1u, s7_1, bt3.hi);
-      store_colb(c_base, m0 + 28u, n0 + 2u, s7_2, bt3.hi);
-      store_colb(c_base, m0 + 28u, n0 + 3u, s7_3, bt3.hi);
-      store_colb(c_base, m0 + 28u, n0 + 4u, s7_4, bt3.hi);
-      store_colb(c_base, m0 + 28u, n0 + 5u, s7_5, bt3.hi);
-      store_colb(c_base, m0 + 28u, n0 + 6u, s7_6, bt3.hi);
-      store_colb(c_base, m0 + 28u, n0 + 7u, s7_7, bt3.hi);
+      store_cols8(c_base, m0 + 0u, n0, bt0.lo, s0_0, s0_1, s0_2, s0_3,
+                  s0_4, s0_5, s0_6, s0_7);
+      store_cols8(c_base, m0 + 4u, n0, bt0.hi, s1_0, s1_1, s1_2, s1_3,
+                  s1_4, s1_5, s1_6, s1_7);
+      store_cols8(c_base, m0 + 8u, n0, bt1.lo, s2_0, s2_1, s2_2, s2_3,
+                  s2_4, s2_5, s2_6, s2_7);
+      store_cols8(c_base, m0 + 12u, n0, bt1.hi, s3_0, s3_1, s3_2, s3_3,
+                  s3_4, s3_5, s3_6, s3_7);
+      store_cols8(c_base, m0 + 16u, n0, bt2.lo, s4_0, s4_1, s4_2, s4_3,
+                  s4_4, s4_5, s4_6, s4_7);
+      store_cols8(c_base, m0 + 20u, n0, bt2.hi, s5_0, s5_1, s5_2, s5_3,
+                  s5_4, s5_5, s5_6, s5_7);
+      store_cols8(c_base, m0 + 24u, n0, bt3.lo, s6_0, s6_1, s6_2, s6_3,
+                  s6_4, s6_5, s6_6, s6_7);
+      store_cols8(c_base, m0 + 28u, n0, bt3.hi, s7_0, s7_1, s7_2, s7_3,
+                  s7_4, s7_5, s7_6, s7_7);
     }
   }
 }

@@ -149,6 +149,13 @@ impl MatmulParams {
         sn == 1 && [self.n, sb, sg, sk].iter().all(|v| v % 4 == 0)
     }
 
+    /// C's columns can be written four at a time (`VEC_C` in `matmul8_sg.wgsl`): unit column
+    /// stride, and N and every other stride multiples of 4.
+    pub fn c_columns_in_vec4(&self) -> bool {
+        let [sb, sg, sm, sn] = self.c_strides;
+        sn == 1 && [self.n, sb, sg, sm].iter().all(|v| v % 4 == 0)
+    }
+
     /// How many K slices to use: 4 when the grid has few workgroups for a long K (so a large
     /// device keeps more invocations busy), else 1. `min_workgroups` = 0 never splits.
     /// `DEEPROOTS_KSPLIT=1|2|4` forces a split wherever K allows it (for experiments and tests).
@@ -233,6 +240,7 @@ impl MatmulParams {
                 },
                 constants: vec![
                     ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
+                    ("VEC_C", f64::from(u8::from(self.c_columns_in_vec4()))),
                     ("SUBGROUP", f64::from(self.subgroup.min(8))),
                 ],
                 params: bytemuck::bytes_of(&params).to_vec(),
