@@ -126,9 +126,17 @@ fn global_avg_pool_add_concat_softmax() {
                 &reference::global_avg_pool(&x).unwrap(),
             );
         }
-        for act in [Activation::None, Activation::Relu] {
-            let a = random(&mut rng, &[2, 256, 14, 14]);
-            let b = random(&mut rng, &[2, 256, 14, 14]);
+        // Four elements per invocation: sizes with 0-3 left over for the last.
+        for (act, shape) in [
+            (Activation::None, [2, 256, 14, 14]),
+            (Activation::Relu, [2, 256, 14, 14]),
+            (Activation::Relu, [1, 3, 5, 7]),
+            (Activation::None, [1, 2, 3, 1]),
+            (Activation::Relu6, [1, 1, 1, 3]),
+            (Activation::None, [1, 1, 1, 1]),
+        ] {
+            let a = random(&mut rng, &shape);
+            let b = random(&mut rng, &shape);
             let got = add::run(m.gpu, m.precision, act, &a, &b).unwrap();
             check("add", m, &got, &reference::add(&a, &b, act).unwrap());
         }

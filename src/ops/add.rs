@@ -14,7 +14,7 @@ pub static KERNEL: Kernel = Kernel {
     name: "add",
     source: include_str!("../../shaders/add.wgsl"),
     entry: "main",
-    inputs: &["x", "r"],
+    inputs: &["vec4 x", "vec4 r"],
 };
 
 /// Mirrors `Params` in shaders/add.wgsl.
@@ -53,11 +53,12 @@ pub fn dispatches(
         total: u32_of(label, "size", total)?,
         act: activation.code(),
     };
+    // Four elements per invocation.
     Ok(vec![elementwise(
         label,
         &KERNEL,
         &params,
-        total,
+        total.div_ceil(4),
         y,
         vec![x, r],
     )])
