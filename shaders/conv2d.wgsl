@@ -176,15 +176,16 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
           var y4 = 0.0; var y5 = 0.0; var y6 = 0.0;
           if (VEC_X) {
             // Stride 1: one phase, c = c0.
-            let r = row_window((i32(row) + c - i32(SHIFT)) >> 2u);
-            x0 = select(0.0, r.x0, u32(c) < p.w);
-            x1 = select(0.0, r.x1, u32(c + 1) < p.w);
-            x2 = select(0.0, r.x2, u32(c + 2) < p.w);
-            x3 = select(0.0, r.x3, u32(c + 3) < p.w);
-            x4 = select(0.0, r.x4, u32(c + 4) < p.w);
-            x5 = select(0.0, r.x5, u32(c + 5) < p.w);
-            x6 = select(0.0, r.x6, u32(c + 6) < p.w);
-            y0 = r.y0; y1 = r.y1; y2 = r.y2; y3 = r.y3; y4 = r.y4; y5 = r.y5; y6 = r.y6;
+            let win = row_window((i32(row) + c - i32(SHIFT)) >> 2u);
+            x0 = select(0.0, win.x0, u32(c) < p.w);
+            x1 = select(0.0, win.x1, u32(c + 1) < p.w);
+            x2 = select(0.0, win.x2, u32(c + 2) < p.w);
+            x3 = select(0.0, win.x3, u32(c + 3) < p.w);
+            x4 = select(0.0, win.x4, u32(c + 4) < p.w);
+            x5 = select(0.0, win.x5, u32(c + 5) < p.w);
+            x6 = select(0.0, win.x6, u32(c + 6) < p.w);
+            y0 = win.y0; y1 = win.y1; y2 = win.y2; y3 = win.y3; y4 = win.y4; y5 = win.y5;
+            y6 = win.y6;
           } else {
             x0 = tap_col(row, c);
             x1 = tap_col(row, c + s);

@@ -193,16 +193,17 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
           var y0 = 0.0; var y1 = 0.0; var y2 = 0.0; var y3 = 0.0;
           var y4 = 0.0; var y5 = 0.0; var y6 = 0.0;
           if (VEC_X) {
-            let r = row_window(qa + i32(plane >> 2u));
-            x0 = select(0.0, r.x0, rok && ok0);
-            x1 = select(0.0, r.x1, rok && ok1);
-            x2 = select(0.0, r.x2, rok && ok2);
-            x3 = select(0.0, r.x3, rok && ok3);
-            x4 = select(0.0, r.x4, rok && ok4);
-            x5 = select(0.0, r.x5, rok && ok5);
-            x6 = select(0.0, r.x6, rok && ok6);
+            let win = row_window(qa + i32(plane >> 2u));
+            x0 = select(0.0, win.x0, rok && ok0);
+            x1 = select(0.0, win.x1, rok && ok1);
+            x2 = select(0.0, win.x2, rok && ok2);
+            x3 = select(0.0, win.x3, rok && ok3);
+            x4 = select(0.0, win.x4, rok && ok4);
+            x5 = select(0.0, win.x5, rok && ok5);
+            x6 = select(0.0, win.x6, rok && ok6);
             // The values entering the window at kx = 0 .. 6, shifted down at each step.
-            y0 = r.y0; y1 = r.y1; y2 = r.y2; y3 = r.y3; y4 = r.y4; y5 = r.y5; y6 = r.y6;
+            y0 = win.y0; y1 = win.y1; y2 = win.y2; y3 = win.y3; y4 = win.y4; y5 = win.y5;
+            y6 = win.y6;
           } else {
             x0 = select(0.0, f32(load_x(u32(select(0, rs, rok && ok0)) + plane)), rok && ok0);
             x1 = select(0.0, f32(load_x(u32(select(0, rs + s, rok && ok1)) + plane)),

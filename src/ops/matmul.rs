@@ -141,19 +141,23 @@ struct MatmulUniform {
     wx: u32,
 }
 
+/// Four consecutive columns of a matrix with `n` columns and `[batch, group, row, column]`
+/// strides are one aligned 4-vector: unit column stride, n and the other strides multiples of 4.
+fn vec4_columns(n: usize, [sb, sg, sr, sn]: [usize; 4]) -> bool {
+    sn == 1 && [n, sb, sg, sr].iter().all(|v| v % 4 == 0)
+}
+
 impl MatmulParams {
     /// B's columns can be read four at a time (`VEC_B` in `matmul8.wgsl`): unit column stride,
     /// and N and every other stride multiples of 4 (each four columns one aligned 4-vector).
     pub fn columns_in_vec4(&self) -> bool {
-        let [sb, sg, sk, sn] = self.b_strides;
-        sn == 1 && [self.n, sb, sg, sk].iter().all(|v| v % 4 == 0)
+        vec4_columns(self.n, self.b_strides)
     }
 
-    /// C's columns can be written four at a time (`VEC_C` in `matmul8_sg.wgsl`): unit column
-    /// stride, and N and every other stride multiples of 4.
+    /// C's columns can be written four at a time (`VEC_C` in `matmul8_sg.wgsl`), by the same
+    /// rule on C's strides.
     pub fn c_columns_in_vec4(&self) -> bool {
-        let [sb, sg, sm, sn] = self.c_strides;
-        sn == 1 && [self.n, sb, sg, sm].iter().all(|v| v % 4 == 0)
+        vec4_columns(self.n, self.c_strides)
     }
 
     /// How many K slices to use: 4 when the grid has few workgroups for a long K (so a large
