@@ -3,7 +3,7 @@
 // `main_row8`, 8 of them.
 // Bindings: 0 Params (uniform), 1 y [N, C_out, H_out, W_out], 2 x [N, C_in, H, W],
 //           3 w [C_out, C_in/groups, kh, kw], 4 b [C_out].
-// Overrides: SX, PAIR (main_row8). Grid: `total` invocations (outputs, or rows' runs of 4 or 8) over x and y.
+// Overrides: SX, PAIR, KW, ROWS2, VEC_Y (main_row8). Grid: `total` invocations (outputs, or rows' runs of 4 or 8) over x and y.
 struct Params {
   n: u32, c_in: u32, h: u32, w: u32,
   c_out: u32, ho: u32, wo: u32, groups: u32,
@@ -108,16 +108,23 @@ fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // main_row8: output pixels ow0 .. ow0 + 7 of one row of one output channel, for the layers
-// main_row takes on CPU adapters, where every load is a gather, one lane at a time. With
+// main_row takes on CPU adapters, where every storage load is a loop over the lanes. With
 // dw = 1 the 8 windows of a kernel row overlap: in each of sw phases of its columns the
 // inputs are loaded once and slid along them (with sw = 1, kw + 7 input loads and kw weight
 // loads per 8 * kw multiply-adds; main_row makes 5 loads per 4); dilated rows load 8 taps per
-// weight. total = N * C_out * H_out * ceil(W_out / 8), or with PAIR N * groups * ceil(M / 2) *
-// H_out * ceil(W_out / 8). Overrides: SX, the stride along x (sw), compiled in so that the
+// weight. With VEC_X (stride 1 along x) each kernel row's 14 values come as 4-vectors and its
+// taps are unrolled (no loop over kx, no divergent branch: CPU adapters keep every variable a
+// loop or branch assigns in memory); with ROWS2 also (stride and dilation 1 along y) each
+// invocation computes output rows oh and oh + 1 from kh + 1 input rows, each weight loaded
+// once for both. total = N * P * ceil(H_out / (1 or 2)) * ceil(W_out / 8), P = C_out, or with
+// PAIR groups * ceil(M / 2). Overrides: SX, the stride along x (sw), compiled in so that the
 // stride-1 pipeline has one phase and unit steps; PAIR, for groups of 2 or 3 outputs: each
-// invocation also computes the next channel of its group from the same loaded inputs.
+// invocation also computes the next channel of its group from the same loaded inputs; KW,
+// the kernel's width where VEC_X; ROWS2.
 override SX: u32 = 1u;
 override PAIR: bool = false;
+override KW: u32 = 1u;
+override ROWS2: bool = false;
 // Override VEC_Y: W_out is a multiple of 4, so each run is one or two 4-vector stores.
 override VEC_Y: bool = false;
 // VEC_X, SHIFT, X4 (row_vec.wgsl): input rows read as 4-vectors where dw = 1.
@@ -127,10 +134,12 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) lid: u32) {
   let o = flat_id(wid, nwg, lid);
   if (o >= p.total) { return; }
-  let r = row_run(o, 8u);
-  let ow0 = r.x;
-  let oh = r.y;
-  let t2 = r.z;
+  let runs = (p.wo + 7u) / 8u;
+  let rows = select(p.ho, (p.ho + 1u) / 2u, ROWS2);
+  let t1 = o / runs;
+  let ow0 = (o % runs) * 8u;
+  let oh = (t1 % rows) * select(1u, 2u, ROWS2);
+  let t2 = t1 / rows;
   let m = p.c_out / p.groups;
   var co = t2 % p.c_out;
   var n = t2 / p.c_out;
@@ -148,13 +157,42 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let g = co / m;
   let ih0 = i32(oh * p.sh) - i32(p.pt);
   let c0 = i32(ow0 * p.sw) - i32(p.pl);
+  let kk = p.kh * p.kw;
+  if (VEC_X) {
+    let cols = row_columns(c0);
+    var r0 = Pair8();
+    var r1 = Pair8();
+    for (var ci = 0u; ci < cin_g; ci++) {
+      let xc = (n * p.c_in + g * cin_g + ci) * p.h * p.w;
+      let wc = (co * cin_g + ci) * kk;
+      let wc2 = (co2 * cin_g + ci) * kk;
+      var e = Win16();
+      if (ROWS2) { e = window16(xc, ih0, c0, cols); }
+      for (var ky = 0u; ky < p.kh; ky++) {
+        if (!ROWS2) { e = window16(xc, ih0 + i32(ky * p.dh), c0, cols); }
+        let t = row_taps(wc + ky * p.kw, wc2 + ky * p.kw);
+        r0 = row_fma(r0, e, t);
+        if (ROWS2) {
+          // Input row ih0 + ky + 1: tap ky of output row oh + 1, tap ky + 1 of row oh.
+          e = window16(xc, ih0 + i32(ky) + 1, c0, cols);
+          r1 = row_fma(r1, e, t);
+        }
+      }
+    }
+    store_run8(n, co, oh, ow0, r0.a0, r0.a1);
+    if (second) { store_run8(n, co2, oh, ow0, r0.b0, r0.b1); }
+    if (ROWS2 && oh + 1u < p.ho) {
+      store_run8(n, co, oh + 1u, ow0, r1.a0, r1.a1);
+      if (second) { store_run8(n, co2, oh + 1u, ow0, r1.b0, r1.b1); }
+    }
+    return;
+  }
   let s = i32(p.sw);
   let slide = p.dw == 1u && SX == p.sw;
   var a0 = 0.0; var a1 = 0.0; var a2 = 0.0; var a3 = 0.0;
   var a4 = 0.0; var a5 = 0.0; var a6 = 0.0; var a7 = 0.0;
   var b0 = 0.0; var b1 = 0.0; var b2 = 0.0; var b3 = 0.0;
   var b4 = 0.0; var b5 = 0.0; var b6 = 0.0; var b7 = 0.0;
-  let kk = p.kh * p.kw;
   for (var ci = 0u; ci < cin_g; ci++) {
     let xc = (n * p.c_in + g * cin_g + ci) * p.h * p.w;
     let wc = (co * cin_g + ci) * kk;
@@ -170,39 +208,15 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         // kx reads c0 + sw * j + kx, so the 8 values slide by one pixel per step.
         for (var ph = 0u; ph < min(SX, p.kw); ph++) {
           let c = c0 + i32(ph);
-          var x0 = 0.0; var x1 = 0.0; var x2 = 0.0; var x3 = 0.0;
-          var x4 = 0.0; var x5 = 0.0; var x6 = 0.0;
-          var y0 = 0.0; var y1 = 0.0; var y2 = 0.0; var y3 = 0.0;
-          var y4 = 0.0; var y5 = 0.0; var y6 = 0.0;
-          if (VEC_X) {
-            // Stride 1: one phase, c = c0.
-            let win = row_window((i32(row) + c - i32(SHIFT)) >> 2u);
-            x0 = select(0.0, win.x0, u32(c) < p.w);
-            x1 = select(0.0, win.x1, u32(c + 1) < p.w);
-            x2 = select(0.0, win.x2, u32(c + 2) < p.w);
-            x3 = select(0.0, win.x3, u32(c + 3) < p.w);
-            x4 = select(0.0, win.x4, u32(c + 4) < p.w);
-            x5 = select(0.0, win.x5, u32(c + 5) < p.w);
-            x6 = select(0.0, win.x6, u32(c + 6) < p.w);
-            y0 = win.y0; y1 = win.y1; y2 = win.y2; y3 = win.y3; y4 = win.y4; y5 = win.y5;
-            y6 = win.y6;
-          } else {
-            x0 = tap_col(row, c);
-            x1 = tap_col(row, c + s);
-            x2 = tap_col(row, c + 2 * s);
-            x3 = tap_col(row, c + 3 * s);
-            x4 = tap_col(row, c + 4 * s);
-            x5 = tap_col(row, c + 5 * s);
-            x6 = tap_col(row, c + 6 * s);
-          }
+          var x0 = tap_col(row, c);
+          var x1 = tap_col(row, c + s);
+          var x2 = tap_col(row, c + 2 * s);
+          var x3 = tap_col(row, c + 3 * s);
+          var x4 = tap_col(row, c + 4 * s);
+          var x5 = tap_col(row, c + 5 * s);
+          var x6 = tap_col(row, c + 6 * s);
           for (var kx = ph; kx < p.kw; kx += SX) {
-            var x7 = 0.0;
-            if (VEC_X) {
-              x7 = select(0.0, y0, u32(c0 + 7 + i32(kx)) < p.w);
-              y0 = y1; y1 = y2; y2 = y3; y3 = y4; y4 = y5; y5 = y6;
-            } else {
-              x7 = tap_col(row, c0 + 7 * s + i32(kx));
-            }
+            let x7 = tap_col(row, c0 + 7 * s + i32(kx));
             let wv = f32(load_w(wr + kx));
             a0 += wv * x0; a1 += wv * x1; a2 += wv * x2; a3 += wv * x3;
             a4 += wv * x4; a5 += wv * x5; a6 += wv * x6; a7 += wv * x7;
@@ -237,29 +251,127 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
       }
     }
   }
-  store_run8(n, co, oh, ow0, a0, a1, a2, a3, a4, a5, a6, a7);
+  store_run8(n, co, oh, ow0, vec4<f32>(a0, a1, a2, a3), vec4<f32>(a4, a5, a6, a7));
   if (second) {
-    store_run8(n, co2, oh, ow0, b0, b1, b2, b3, b4, b5, b6, b7);
+    store_run8(n, co2, oh, ow0, vec4<f32>(b0, b1, b2, b3), vec4<f32>(b4, b5, b6, b7));
   }
 }
 
-// Stores output pixels ow0 .. ow0 + 7 (those inside the row) of row oh, channel co, image n,
-// with the bias and the activation.
-fn store_run8(n: u32, co: u32, oh: u32, ow0: u32, a0: f32, a1: f32, a2: f32, a3: f32, a4: f32,
-              a5: f32, a6: f32, a7: f32) {
+// A run's accumulators with VEC_X: pixels 0..3 and 4..7 of channel co (a) and of the pair's
+// second channel (b).
+struct Pair8 { a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32> }
+
+// The 14 values of a kernel row for 8 windows of stride 1 (value j is column c0 + j), zero
+// outside the input, in 4-vectors (the last two components unused).
+struct Win16 { e0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32>, e3: vec4<f32> }
+
+// Which of columns c0 .. c0 + 15 lie inside the input row, per 4-vector of a Win16.
+struct Cols { k0: vec4<bool>, k1: vec4<bool>, k2: vec4<bool>, k3: vec4<bool> }
+
+fn row_columns(c0: i32) -> Cols {
+  let c = vec4<i32>(c0) + vec4<i32>(0, 1, 2, 3);
+  let w = vec4<u32>(p.w);
+  return Cols(vec4<u32>(c) < w, vec4<u32>(c + 4) < w, vec4<u32>(c + 8) < w,
+              vec4<u32>(c + 12) < w);
+}
+
+// Input row ih of the channel plane at xc, columns c0 .. c0 + 13, as a Win16: read whole
+// (clamped to a row inside the input) and zeroed where the row or a column lies outside.
+fn window16(xc: u32, ih: i32, c0: i32, cols: Cols) -> Win16 {
+  let row = xc + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
+  let r = row_window((i32(row) + c0 - i32(SHIFT)) >> 2u);
+  let ok = vec4<bool>(ih >= 0 && ih < i32(p.h));
+  let z = vec4<f32>(0.0);
+  return Win16(select(z, vec4<f32>(r.x0, r.x1, r.x2, r.x3), cols.k0 & ok),
+               select(z, vec4<f32>(r.x4, r.x5, r.x6, r.y0), cols.k1 & ok),
+               select(z, vec4<f32>(r.y1, r.y2, r.y3, r.y4), cols.k2 & ok),
+               select(z, vec4<f32>(r.y5, r.y6, 0.0, 0.0), cols.k3 & ok));
+}
+
+// A kernel row's KW weights of channel co (a) and of the pair's second channel (b).
+struct Taps { a0: f32, a1: f32, a2: f32, a3: f32, a4: f32, a5: f32, a6: f32,
+              b0: f32, b1: f32, b2: f32, b3: f32, b4: f32, b5: f32, b6: f32 }
+
+fn row_taps(wr: u32, wr2: u32) -> Taps {
+  var t = Taps();
+  t.a0 = f32(load_w(wr));
+  if (KW > 1u) { t.a1 = f32(load_w(wr + 1u)); }
+  if (KW > 2u) { t.a2 = f32(load_w(wr + 2u)); }
+  if (KW > 3u) { t.a3 = f32(load_w(wr + 3u)); }
+  if (KW > 4u) { t.a4 = f32(load_w(wr + 4u)); }
+  if (KW > 5u) { t.a5 = f32(load_w(wr + 5u)); }
+  if (KW > 6u) { t.a6 = f32(load_w(wr + 6u)); }
+  if (PAIR) {
+    t.b0 = f32(load_w(wr2));
+    if (KW > 1u) { t.b1 = f32(load_w(wr2 + 1u)); }
+    if (KW > 2u) { t.b2 = f32(load_w(wr2 + 2u)); }
+    if (KW > 3u) { t.b3 = f32(load_w(wr2 + 3u)); }
+    if (KW > 4u) { t.b4 = f32(load_w(wr2 + 4u)); }
+    if (KW > 5u) { t.b5 = f32(load_w(wr2 + 5u)); }
+    if (KW > 6u) { t.b6 = f32(load_w(wr2 + 6u)); }
+  }
+  return t;
+}
+
+// The 4 values of a Win16 from value j on (j a constant where called).
+fn win4(e: Win16, j: u32) -> vec4<f32> {
+  switch (j) {
+    case 0u: { return e.e0; }
+    case 1u: { return vec4<f32>(e.e0.yzw, e.e1.x); }
+    case 2u: { return vec4<f32>(e.e0.zw, e.e1.xy); }
+    case 3u: { return vec4<f32>(e.e0.w, e.e1.xyz); }
+    case 4u: { return e.e1; }
+    case 5u: { return vec4<f32>(e.e1.yzw, e.e2.x); }
+    case 6u: { return vec4<f32>(e.e1.zw, e.e2.xy); }
+    case 7u: { return vec4<f32>(e.e1.w, e.e2.xyz); }
+    case 8u: { return e.e2; }
+    case 9u: { return vec4<f32>(e.e2.yzw, e.e3.x); }
+    default: { return vec4<f32>(e.e2.zw, e.e3.xy); }
+  }
+}
+
+// Tap kx (a constant where called) of a kernel row on the run's 8 windows.
+fn tap(r: Pair8, e: Win16, wa: f32, wb: f32, kx: u32) -> Pair8 {
+  var q = r;
+  q.a0 += wa * win4(e, kx);
+  q.a1 += wa * win4(e, kx + 4u);
+  if (PAIR) {
+    q.b0 += wb * win4(e, kx);
+    q.b1 += wb * win4(e, kx + 4u);
+  }
+  return q;
+}
+
+// A kernel row's KW taps on the run's 8 windows, unrolled.
+fn row_fma(r: Pair8, e: Win16, t: Taps) -> Pair8 {
+  var q = tap(r, e, t.a0, t.b0, 0u);
+  if (KW > 1u) { q = tap(q, e, t.a1, t.b1, 1u); }
+  if (KW > 2u) { q = tap(q, e, t.a2, t.b2, 2u); }
+  if (KW > 3u) { q = tap(q, e, t.a3, t.b3, 3u); }
+  if (KW > 4u) { q = tap(q, e, t.a4, t.b4, 4u); }
+  if (KW > 5u) { q = tap(q, e, t.a5, t.b5, 5u); }
+  if (KW > 6u) { q = tap(q, e, t.a6, t.b6, 6u); }
+  return q;
+}
+
+// Stores output pixels ow0 .. ow0 + 7 (those inside the row; lo holds 0..3, hi 4..7) of row
+// oh, channel co, image n, with the bias and the activation.
+fn store_run8(n: u32, co: u32, oh: u32, ow0: u32, lo: vec4<f32>, hi: vec4<f32>) {
   let bias = f32(load_b(co));
   let out = ((n * p.c_out + co) * p.ho + oh) * p.wo + ow0;
+  let y0 = activate4(lo + bias, p.act);
+  let y1 = activate4(hi + bias, p.act);
   if (VEC_Y) {
-    store4_y(out, activate4(vec4<f32>(a0, a1, a2, a3) + bias, p.act));
-    if (ow0 + 4u < p.wo) { store4_y(out + 4u, activate4(vec4<f32>(a4, a5, a6, a7) + bias, p.act)); }
+    store4_y(out, y0);
+    if (ow0 + 4u < p.wo) { store4_y(out + 4u, y1); }
     return;
   }
-  store_y(out, activate(a0 + bias, p.act));
-  if (ow0 + 1u < p.wo) { store_y(out + 1u, activate(a1 + bias, p.act)); }
-  if (ow0 + 2u < p.wo) { store_y(out + 2u, activate(a2 + bias, p.act)); }
-  if (ow0 + 3u < p.wo) { store_y(out + 3u, activate(a3 + bias, p.act)); }
-  if (ow0 + 4u < p.wo) { store_y(out + 4u, activate(a4 + bias, p.act)); }
-  if (ow0 + 5u < p.wo) { store_y(out + 5u, activate(a5 + bias, p.act)); }
-  if (ow0 + 6u < p.wo) { store_y(out + 6u, activate(a6 + bias, p.act)); }
-  if (ow0 + 7u < p.wo) { store_y(out + 7u, activate(a7 + bias, p.act)); }
+  store_y(out, y0.x);
+  if (ow0 + 1u < p.wo) { store_y(out + 1u, y0.y); }
+  if (ow0 + 2u < p.wo) { store_y(out + 2u, y0.z); }
+  if (ow0 + 3u < p.wo) { store_y(out + 3u, y0.w); }
+  if (ow0 + 4u < p.wo) { store_y(out + 4u, y1.x); }
+  if (ow0 + 5u < p.wo) { store_y(out + 5u, y1.y); }
+  if (ow0 + 6u < p.wo) { store_y(out + 6u, y1.z); }
+  if (ow0 + 7u < p.wo) { store_y(out + 7u, y1.w); }
 }

@@ -442,10 +442,65 @@ fn row_reuse_paths_and_edges() {
         input: [2, 8, 7, 12],
         bias: true,
     });
+    // Groups of 1, 2 and 3 outputs (the direct row kernel, alone and in channel pairs) with
+    // rows read as 4-vectors: two output rows per invocation where stride and dilation along y
+    // are 1 (odd H_out leaves the last invocation one row), else one; padding of 0-3 rows
+    // above and below, and a kernel taller than wide and wider than tall.
+    let direct_rows = [
+        ("dw-3x3-odd-rows", layer(4, 4, 3, 1, 1, 4), [2, 4, 7, 12]),
+        ("pairs-3x3", layer(8, 8, 3, 1, 1, 4), [2, 8, 9, 16]),
+        ("triples-3x3", layer(6, 6, 3, 1, 1, 2), [1, 6, 6, 8]),
+        (
+            "dw-5x2-pad",
+            {
+                let mut p = layer(3, 3, 1, 0, 1, 3);
+                p.kernel = [5, 2];
+                p.padding = [3, 1, 0, 2];
+                p
+            },
+            [2, 3, 6, 8],
+        ),
+        (
+            "pairs-2x7-pad",
+            {
+                let mut p = layer(4, 4, 1, 0, 1, 2);
+                p.kernel = [2, 7];
+                p.padding = [0, 2, 2, 3];
+                p
+            },
+            [1, 4, 5, 12],
+        ),
+        (
+            "dw-stride-y2",
+            {
+                let mut p = layer(4, 4, 3, 1, 1, 4);
+                p.stride = [2, 1];
+                p
+            },
+            [2, 4, 9, 8],
+        ),
+        (
+            "pairs-dilation-y2",
+            {
+                let mut p = layer(4, 4, 3, 2, 1, 2);
+                p.dilation = [2, 1];
+                p.padding = [2, 1, 2, 1];
+                p
+            },
+            [1, 4, 8, 8],
+        ),
+    ]
+    .map(|(name, p, input)| Case {
+        name: format!("row-direct-{name}"),
+        p,
+        input,
+        bias: true,
+    });
     let cases: Vec<Case> = cases
         .into_iter()
         .chain(vec_rows)
         .chain(short_tiles)
+        .chain(direct_rows)
         .collect();
     run_cases("row_reuse_paths_and_edges", &cases);
 }

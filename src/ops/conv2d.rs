@@ -150,8 +150,10 @@ pub enum ConvAlgorithm {
     /// the 8 windows' input values of a kernel row are loaded once and slid along it (in s
     /// phases for stride s); in groups of 2 or 3 outputs each invocation computes two
     /// channels from the same inputs. With stride 1 and W a multiple of 4 the rows are read
-    /// as 4-vectors (`row_vec.wgsl`), with W_out a multiple of 4 the runs stored as 4-vectors.
-    /// For CPU adapters, where every load is a gather.
+    /// as 4-vectors (`row_vec.wgsl`) and each kernel row's taps unrolled, and with stride and
+    /// dilation 1 along y each invocation computes two output rows from kh + 1 input rows;
+    /// with W_out a multiple of 4 the runs are stored as 4-vectors. For CPU adapters, where
+    /// every load is a loop over the lanes.
     DirectRow8,
     /// Implicit GEMM with 4 x 4 register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
     Gemm,
@@ -532,18 +534,20 @@ impl ConvParams {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0; 4]
     }
 
+    /// Whether the row kernels read input rows `w` wide as 4-vectors: they start on 4-element
+    /// boundaries (stride and dilation 1 along x, W a multiple of 4) and a kernel row's 8
+    /// windows take at most 5 of them (kw <= 7).
+    fn vec_rows(&self, w: usize) -> bool {
+        self.stride[1] == 1 && self.dilation[1] == 1 && w.is_multiple_of(4) && self.kernel[1] <= 7
+    }
+
     /// The overrides VEC_X, SHIFT and X4 of the row kernels (`shaders/row_vec.wgsl`) for an
-    /// input `w` wide: rows read as 4-vectors where they start on 4-element boundaries (stride
-    /// and dilation 1 along x, W a multiple of 4) and a kernel row's 8 windows take at most 5
-    /// of them (kw <= 7); the first window's offset from the 4-aligned column below it; the
+    /// input `w` wide: rows read as 4-vectors where [`Self::vec_rows`]; the first window's offset from the 4-aligned column below it; the
     /// 4-vectors the 8 windows cover.
     fn row_vectors(&self, w: usize) -> [(&'static str, f64); 3] {
         let shift = (4 - self.padding[1] % 4) % 4;
         let x4 = (shift + self.kernel[1] + 7).div_ceil(4);
-        let on = self.stride[1] == 1
-            && self.dilation[1] == 1
-            && w.is_multiple_of(4)
-            && self.kernel[1] <= 7;
+        let on = self.vec_rows(w);
         [
             ("VEC_X", f64::from(u8::from(on))),
             ("SHIFT", shift as f64),
@@ -758,6 +762,13 @@ impl ConvParams {
     /// `direct-row8` computes two channels of a group per invocation: groups of 2 or 3 outputs.
     fn pairs(&self) -> bool {
         (2..=3).contains(&(self.c_out / self.groups.max(1)))
+    }
+
+    /// `direct-row8` computes two output rows per invocation (ROWS2): where it reads input
+    /// rows of width `w` as 4-vectors ([`Self::row_vectors`]) and stride and dilation along y
+    /// are 1, so that the second row's kernel rows are the first's moved down by one.
+    fn row_pairs(&self, w: usize) -> bool {
+        self.vec_rows(w) && self.stride[0] == 1 && self.dilation[0] == 1
     }
 
     /// Elements of [`Self::device_weight`]'s result.
@@ -1045,15 +1056,21 @@ impl ConvParams {
         }
         let (kernel, total) = match algorithm {
             ConvAlgorithm::DirectRow => (&DIRECT_ROW_KERNEL, total / out[3] * out[3].div_ceil(4)),
-            // Groups of 2 or 3 outputs: channel pairs per invocation (PAIR).
-            ConvAlgorithm::DirectRow8 if self.pairs() => (
-                &DIRECT_ROW8_KERNEL,
-                total / out[3] / self.c_out
-                    * self.groups
-                    * (self.c_out / self.groups).div_ceil(2)
-                    * out[3].div_ceil(8),
-            ),
-            ConvAlgorithm::DirectRow8 => (&DIRECT_ROW8_KERNEL, total / out[3] * out[3].div_ceil(8)),
+            // Runs of 8 pixels; channel pairs per invocation (PAIR) for groups of 2 or 3
+            // outputs, row pairs (ROWS2) where rows are read as 4-vectors with stride and
+            // dilation 1 along y.
+            ConvAlgorithm::DirectRow8 => {
+                let planes = if self.pairs() {
+                    self.groups * (self.c_out / self.groups).div_ceil(2)
+                } else {
+                    self.c_out
+                };
+                let rows = out[2].div_ceil(if self.row_pairs(wd) { 2 } else { 1 });
+                (
+                    &DIRECT_ROW8_KERNEL,
+                    out[0] * planes * rows * out[3].div_ceil(8),
+                )
+            }
             _ => (&KERNEL, total),
         };
         let params = ConvUniform {
@@ -1069,6 +1086,8 @@ impl ConvParams {
                     ("SX", f64::from(geometry.sw)),
                     ("PAIR", f64::from(u8::from(self.pairs()))),
                     ("VEC_Y", f64::from(u8::from(out[3].is_multiple_of(4)))),
+                    ("KW", self.kernel[1] as f64),
+                    ("ROWS2", f64::from(u8::from(self.row_pairs(wd)))),
                 ]
                 .into_iter()
                 .chain(self.row_vectors(wd))
