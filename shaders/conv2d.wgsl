@@ -119,15 +119,13 @@ fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // once for both. total = N * P * ceil(H_out / (1 or 2)) * ceil(W_out / 8), P = C_out, or with
 // PAIR groups * ceil(M / 2). Overrides: SX, the stride along x (sw), compiled in so that the
 // stride-1 pipeline has one phase and unit steps; PAIR, for groups of 2 or 3 outputs: each
-// invocation also computes the next channel of its group from the same loaded inputs; KW,
-// the kernel's width where VEC_X; ROWS2.
+// invocation also computes the next channel of its group from the same loaded inputs; ROWS2.
 override SX: u32 = 1u;
 override PAIR: bool = false;
-override KW: u32 = 1u;
 override ROWS2: bool = false;
 // Override VEC_Y: W_out is a multiple of 4, so each run is one or two 4-vector stores.
 override VEC_Y: bool = false;
-// VEC_X, SHIFT, X4 (row_vec.wgsl): input rows read as 4-vectors where dw = 1.
+// VEC_X, SHIFT, X4, KW (row_vec.wgsl): input rows read as 4-vectors where dw = 1.
 
 @compute @workgroup_size(64)
 fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -261,31 +259,12 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // second channel (b).
 struct Pair8 { a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32> }
 
-// The 14 values of a kernel row for 8 windows of stride 1 (value j is column c0 + j), zero
-// outside the input, in 4-vectors (the last two components unused).
-struct Win16 { e0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32>, e3: vec4<f32> }
-
-// Which of columns c0 .. c0 + 15 lie inside the input row, per 4-vector of a Win16.
-struct Cols { k0: vec4<bool>, k1: vec4<bool>, k2: vec4<bool>, k3: vec4<bool> }
-
-fn row_columns(c0: i32) -> Cols {
-  let c = vec4<i32>(c0) + vec4<i32>(0, 1, 2, 3);
-  let w = vec4<u32>(p.w);
-  return Cols(vec4<u32>(c) < w, vec4<u32>(c + 4) < w, vec4<u32>(c + 8) < w,
-              vec4<u32>(c + 12) < w);
-}
-
 // Input row ih of the channel plane at xc, columns c0 .. c0 + 13, as a Win16: read whole
 // (clamped to a row inside the input) and zeroed where the row or a column lies outside.
 fn window16(xc: u32, ih: i32, c0: i32, cols: Cols) -> Win16 {
   let row = xc + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
-  let r = row_window((i32(row) + c0 - i32(SHIFT)) >> 2u);
-  let ok = vec4<bool>(ih >= 0 && ih < i32(p.h));
-  let z = vec4<f32>(0.0);
-  return Win16(select(z, vec4<f32>(r.x0, r.x1, r.x2, r.x3), cols.k0 & ok),
-               select(z, vec4<f32>(r.x4, r.x5, r.x6, r.y0), cols.k1 & ok),
-               select(z, vec4<f32>(r.y1, r.y2, r.y3, r.y4), cols.k2 & ok),
-               select(z, vec4<f32>(r.y5, r.y6, 0.0, 0.0), cols.k3 & ok));
+  return masked_window(row_window((i32(row) + c0 - i32(SHIFT)) >> 2u), cols,
+                       ih >= 0 && ih < i32(p.h));
 }
 
 // A kernel row's KW weights of channel co (a) and of the pair's second channel (b).
@@ -311,23 +290,6 @@ fn row_taps(wr: u32, wr2: u32) -> Taps {
     if (KW > 6u) { t.b6 = f32(load_w(wr2 + 6u)); }
   }
   return t;
-}
-
-// The 4 values of a Win16 from value j on (j a constant where called).
-fn win4(e: Win16, j: u32) -> vec4<f32> {
-  switch (j) {
-    case 0u: { return e.e0; }
-    case 1u: { return vec4<f32>(e.e0.yzw, e.e1.x); }
-    case 2u: { return vec4<f32>(e.e0.zw, e.e1.xy); }
-    case 3u: { return vec4<f32>(e.e0.w, e.e1.xyz); }
-    case 4u: { return e.e1; }
-    case 5u: { return vec4<f32>(e.e1.yzw, e.e2.x); }
-    case 6u: { return vec4<f32>(e.e1.zw, e.e2.xy); }
-    case 7u: { return vec4<f32>(e.e1.w, e.e2.xyz); }
-    case 8u: { return e.e2; }
-    case 9u: { return vec4<f32>(e.e2.yzw, e.e3.x); }
-    default: { return vec4<f32>(e.e2.zw, e.e3.xy); }
-  }
 }
 
 // Tap kx (a constant where called) of a kernel row on the run's 8 windows.

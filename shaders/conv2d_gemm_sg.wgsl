@@ -157,19 +157,10 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let top = i32(oy * p.sh) - i32(p.pt);
     let s = i32(SX);
     let phases = min(SX, p.kw);
-    var lo0 = vec4<f32>(0.0); var hi0 = vec4<f32>(0.0);
-    var lo1 = vec4<f32>(0.0); var hi1 = vec4<f32>(0.0);
-    var lo2 = vec4<f32>(0.0); var hi2 = vec4<f32>(0.0);
-    var lo3 = vec4<f32>(0.0); var hi3 = vec4<f32>(0.0);
-    var lo4 = vec4<f32>(0.0); var hi4 = vec4<f32>(0.0);
-    var lo5 = vec4<f32>(0.0); var hi5 = vec4<f32>(0.0);
-    var lo6 = vec4<f32>(0.0); var hi6 = vec4<f32>(0.0);
-    var lo7 = vec4<f32>(0.0); var hi7 = vec4<f32>(0.0);
-    var md0 = vec4<f32>(0.0); var md1 = vec4<f32>(0.0); var md2 = vec4<f32>(0.0);
-    var md3 = vec4<f32>(0.0); var md4 = vec4<f32>(0.0); var md5 = vec4<f32>(0.0);
-    var md6 = vec4<f32>(0.0); var md7 = vec4<f32>(0.0);
+    var acc = Tile8();
     for (var ph = 0u; ph < phases; ph++) {
       let c = c0 + i32(ph);
+      let cols = row_columns(c);
       let ok0 = u32(c) < p.w;
       let ok1 = u32(c + s) < p.w;
       let ok2 = u32(c + 2 * s) < p.w;
@@ -188,66 +179,42 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         var wk = wbase + (ky * p.kw + ph) * p.mp;
         var plane = 0u;
         for (var ci = 0u; ci < cin_g; ci++) {
-          var x0 = 0.0; var x1 = 0.0; var x2 = 0.0; var x3 = 0.0;
-          var x4 = 0.0; var x5 = 0.0; var x6 = 0.0;
-          var y0 = 0.0; var y1 = 0.0; var y2 = 0.0; var y3 = 0.0;
-          var y4 = 0.0; var y5 = 0.0; var y6 = 0.0;
           if (VEC_X) {
-            let win = row_window(qa + i32(plane >> 2u));
-            x0 = select(0.0, win.x0, rok && ok0);
-            x1 = select(0.0, win.x1, rok && ok1);
-            x2 = select(0.0, win.x2, rok && ok2);
-            x3 = select(0.0, win.x3, rok && ok3);
-            x4 = select(0.0, win.x4, rok && ok4);
-            x5 = select(0.0, win.x5, rok && ok5);
-            x6 = select(0.0, win.x6, rok && ok6);
-            // The values entering the window at kx = 0 .. 6, shifted down at each step.
-            y0 = win.y0; y1 = win.y1; y2 = win.y2; y3 = win.y3; y4 = win.y4; y5 = win.y5;
-            y6 = win.y6;
+            // Stride 1 (one phase): the KW taps unrolled on the row's 14 values.
+            let e = masked_window(row_window(qa + i32(plane >> 2u)), cols, rok);
+            acc = row_tap(acc, e, wk, lane, 0u);
+            if (KW > 1u) { acc = row_tap(acc, e, wk + p.mp, lane, 1u); }
+            if (KW > 2u) { acc = row_tap(acc, e, wk + 2u * p.mp, lane, 2u); }
+            if (KW > 3u) { acc = row_tap(acc, e, wk + 3u * p.mp, lane, 3u); }
+            if (KW > 4u) { acc = row_tap(acc, e, wk + 4u * p.mp, lane, 4u); }
+            if (KW > 5u) { acc = row_tap(acc, e, wk + 5u * p.mp, lane, 5u); }
+            if (KW > 6u) { acc = row_tap(acc, e, wk + 6u * p.mp, lane, 6u); }
           } else {
-            x0 = select(0.0, f32(load_x(u32(select(0, rs, rok && ok0)) + plane)), rok && ok0);
-            x1 = select(0.0, f32(load_x(u32(select(0, rs + s, rok && ok1)) + plane)),
-                        rok && ok1);
-            x2 = select(0.0, f32(load_x(u32(select(0, rs + 2 * s, rok && ok2)) + plane)),
-                        rok && ok2);
-            x3 = select(0.0, f32(load_x(u32(select(0, rs + 3 * s, rok && ok3)) + plane)),
-                        rok && ok3);
-            x4 = select(0.0, f32(load_x(u32(select(0, rs + 4 * s, rok && ok4)) + plane)),
-                        rok && ok4);
-            x5 = select(0.0, f32(load_x(u32(select(0, rs + 5 * s, rok && ok5)) + plane)),
-                        rok && ok5);
-            x6 = select(0.0, f32(load_x(u32(select(0, rs + 6 * s, rok && ok6)) + plane)),
-                        rok && ok6);
-          }
-          var wi = wk;
-          // Offset of the value entering the window (pixel 7's input).
-          var col = 7 * s;
-          for (var kx = ph; kx < p.kw; kx += SX) {
-            let ok = rok && u32(c + col) < p.w;
-            var x7 = 0.0;
-            if (VEC_X) {
-              x7 = select(0.0, y0, ok);
-              y0 = y1; y1 = y2; y2 = y3; y3 = y4; y4 = y5; y5 = y6;
-            } else {
-              x7 = select(0.0, f32(load_x(u32(select(0, rs + col, ok)) + plane)), ok);
+            var x0 = select(0.0, f32(load_x(u32(select(0, rs, rok && ok0)) + plane)), rok && ok0);
+            var x1 = select(0.0, f32(load_x(u32(select(0, rs + s, rok && ok1)) + plane)),
+                            rok && ok1);
+            var x2 = select(0.0, f32(load_x(u32(select(0, rs + 2 * s, rok && ok2)) + plane)),
+                            rok && ok2);
+            var x3 = select(0.0, f32(load_x(u32(select(0, rs + 3 * s, rok && ok3)) + plane)),
+                            rok && ok3);
+            var x4 = select(0.0, f32(load_x(u32(select(0, rs + 4 * s, rok && ok4)) + plane)),
+                            rok && ok4);
+            var x5 = select(0.0, f32(load_x(u32(select(0, rs + 5 * s, rok && ok5)) + plane)),
+                            rok && ok5);
+            var x6 = select(0.0, f32(load_x(u32(select(0, rs + 6 * s, rok && ok6)) + plane)),
+                            rok && ok6);
+            var wi = wk;
+            // Offset of the value entering the window (pixel 7's input).
+            var col = 7 * s;
+            for (var kx = ph; kx < p.kw; kx += SX) {
+              let ok = rok && u32(c + col) < p.w;
+              let x7 = select(0.0, f32(load_x(u32(select(0, rs + col, ok)) + plane)), ok);
+              acc = tile_fma(acc, tile_weights(wi, lane), wide_weights(wi, lane),
+                             vec4<f32>(x0, x1, x2, x3), vec4<f32>(x4, x5, x6, x7));
+              wi += SX * p.mp;
+              col += s;
+              x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
             }
-            let t = tile_weights(wi, lane);
-            // WIDE: channels 8..11, lanes 0..3 load and broadcast.
-            var u = vec4<f32>(0.0);
-            if (WIDE) { u = share_quad(f32(load_w(wi + 8u + (lane & 3u)))); }
-            wi += SX * p.mp;
-            col += s;
-            lo0 += t.lo * x0; lo1 += t.lo * x1; lo2 += t.lo * x2; lo3 += t.lo * x3;
-            lo4 += t.lo * x4; lo5 += t.lo * x5; lo6 += t.lo * x6; lo7 += t.lo * x7;
-            if (!HALF) {
-              hi0 += t.hi * x0; hi1 += t.hi * x1; hi2 += t.hi * x2; hi3 += t.hi * x3;
-              hi4 += t.hi * x4; hi5 += t.hi * x5; hi6 += t.hi * x6; hi7 += t.hi * x7;
-            }
-            if (WIDE) {
-              md0 += u * x0; md1 += u * x1; md2 += u * x2; md3 += u * x3;
-              md4 += u * x4; md5 += u * x5; md6 += u * x6; md7 += u * x7;
-            }
-            x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
           }
           plane += hw;
           wk += wci;
@@ -264,17 +231,59 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       let hw_out = p.ho * p.wo;
       let out = b * p.c_out * hw_out + oy * p.wo + ox0;
       let n_px = min(p.wo - ox0, 8u);
-      store_run(out, g, tm * 8u, n_px, hw_out, bias.lo, lo0, lo1, lo2, lo3, lo4, lo5, lo6, lo7);
+      store_run(out, g, tm * 8u, n_px, hw_out, bias.lo, acc.lo0, acc.lo1, acc.lo2, acc.lo3,
+                acc.lo4, acc.lo5, acc.lo6, acc.lo7);
       if (!HALF) {
-        store_run(out, g, tm * 8u + 4u, n_px, hw_out, bias.hi, hi0, hi1, hi2, hi3, hi4, hi5, hi6,
-                  hi7);
+        store_run(out, g, tm * 8u + 4u, n_px, hw_out, bias.hi, acc.hi0, acc.hi1, acc.hi2, acc.hi3,
+                  acc.hi4, acc.hi5, acc.hi6, acc.hi7);
       }
       if (WIDE) {
-        store_run(out, g, tm * 8u + 8u, n_px, hw_out, bias_md, md0, md1, md2, md3, md4, md5, md6,
-                  md7);
+        store_run(out, g, tm * 8u + 8u, n_px, hw_out, bias_md, acc.md0, acc.md1, acc.md2, acc.md3,
+                  acc.md4, acc.md5, acc.md6, acc.md7);
       }
     }
   }
+}
+
+// main8_row8_sg's accumulators: channels 0..3 (lo), 4..7 (hi) and with WIDE 8..11 (md) of the
+// tile, pixel j of the run in lo<j>, hi<j>, md<j>.
+struct Tile8 {
+  lo0: vec4<f32>, lo1: vec4<f32>, lo2: vec4<f32>, lo3: vec4<f32>,
+  lo4: vec4<f32>, lo5: vec4<f32>, lo6: vec4<f32>, lo7: vec4<f32>,
+  hi0: vec4<f32>, hi1: vec4<f32>, hi2: vec4<f32>, hi3: vec4<f32>,
+  hi4: vec4<f32>, hi5: vec4<f32>, hi6: vec4<f32>, hi7: vec4<f32>,
+  md0: vec4<f32>, md1: vec4<f32>, md2: vec4<f32>, md3: vec4<f32>,
+  md4: vec4<f32>, md5: vec4<f32>, md6: vec4<f32>, md7: vec4<f32>,
+}
+
+// WIDE: the weights of channels 8..11 at weight offset wi (lanes 0..3 load, all broadcast).
+// From uniform control flow only.
+fn wide_weights(wi: u32, lane: u32) -> vec4<f32> {
+  if (WIDE) { return share_quad(f32(load_w(wi + 8u + (lane & 3u)))); }
+  return vec4<f32>(0.0);
+}
+
+// One tap of the tile: the weights t (and u with WIDE) on the run's pixels 0..3 (xa), 4..7 (xb).
+fn tile_fma(acc: Tile8, t: TileWeights, u: vec4<f32>, xa: vec4<f32>, xb: vec4<f32>) -> Tile8 {
+  var q = acc;
+  q.lo0 += t.lo * xa.x; q.lo1 += t.lo * xa.y; q.lo2 += t.lo * xa.z; q.lo3 += t.lo * xa.w;
+  q.lo4 += t.lo * xb.x; q.lo5 += t.lo * xb.y; q.lo6 += t.lo * xb.z; q.lo7 += t.lo * xb.w;
+  if (!HALF) {
+    q.hi0 += t.hi * xa.x; q.hi1 += t.hi * xa.y; q.hi2 += t.hi * xa.z; q.hi3 += t.hi * xa.w;
+    q.hi4 += t.hi * xb.x; q.hi5 += t.hi * xb.y; q.hi6 += t.hi * xb.z; q.hi7 += t.hi * xb.w;
+  }
+  if (WIDE) {
+    q.md0 += u * xa.x; q.md1 += u * xa.y; q.md2 += u * xa.z; q.md3 += u * xa.w;
+    q.md4 += u * xb.x; q.md5 += u * xb.y; q.md6 += u * xb.z; q.md7 += u * xb.w;
+  }
+  return q;
+}
+
+// Tap kx (a constant where called) of a kernel row whose 14 values are e, weights at wi.
+// From uniform control flow only.
+fn row_tap(acc: Tile8, e: Win16, wi: u32, lane: u32, kx: u32) -> Tile8 {
+  return tile_fma(acc, tile_weights(wi, lane), wide_weights(wi, lane), win4(e, kx),
+                  win4(e, kx + 4u));
 }
 
 // The biases of channels co .. co + 7 (those past C_out read the last), loaded once per

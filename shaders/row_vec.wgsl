@@ -9,6 +9,8 @@
 override VEC_X: bool = false;
 override SHIFT: u32 = 0u;
 override X4: u32 = 1u;
+// Override KW: the kernel's width, for kernels that unroll a kernel row's taps where VEC_X.
+override KW: u32 = 1u;
 
 // A kernel row's values for 8 windows of stride 1: x0 .. x6, the first 7 columns of the first
 // window, and y0 .. y6, the values entering it at kx = 0 .. 6. Unmasked: the caller zeroes
@@ -47,4 +49,45 @@ fn pick(v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32
   let v = select(select(select(select(v0, v1, q == 1u), v2, q == 2u), v3, q == 3u), v4, q == 4u);
   let r = j & 3u;
   return select(select(select(v.x, v.y, r == 1u), v.z, r == 2u), v.w, r == 3u);
+}
+
+// The 14 values of a kernel row for 8 windows of stride 1 (value j is column c0 + j), zero
+// outside the input, in 4-vectors (the last two components unused).
+struct Win16 { e0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32>, e3: vec4<f32> }
+
+// Which of columns c0 .. c0 + 15 lie inside an input row, per 4-vector of a Win16.
+struct Cols { k0: vec4<bool>, k1: vec4<bool>, k2: vec4<bool>, k3: vec4<bool> }
+
+fn row_columns(c0: i32) -> Cols {
+  let c = vec4<i32>(c0) + vec4<i32>(0, 1, 2, 3);
+  let w = vec4<u32>(p.w);
+  return Cols(vec4<u32>(c) < w, vec4<u32>(c + 4) < w, vec4<u32>(c + 8) < w,
+              vec4<u32>(c + 12) < w);
+}
+
+// A row window as a Win16, zeroed where the row (ok false) or a column lies outside the input.
+fn masked_window(r: RowWindow, cols: Cols, ok: bool) -> Win16 {
+  let z = vec4<f32>(0.0);
+  let k = vec4<bool>(ok);
+  return Win16(select(z, vec4<f32>(r.x0, r.x1, r.x2, r.x3), cols.k0 & k),
+               select(z, vec4<f32>(r.x4, r.x5, r.x6, r.y0), cols.k1 & k),
+               select(z, vec4<f32>(r.y1, r.y2, r.y3, r.y4), cols.k2 & k),
+               select(z, vec4<f32>(r.y5, r.y6, 0.0, 0.0), cols.k3 & k));
+}
+
+// The 4 values of a Win16 from value j on (j a constant where called: the switch folds away).
+fn win4(e: Win16, j: u32) -> vec4<f32> {
+  switch (j) {
+    case 0u: { return e.e0; }
+    case 1u: { return vec4<f32>(e.e0.yzw, e.e1.x); }
+    case 2u: { return vec4<f32>(e.e0.zw, e.e1.xy); }
+    case 3u: { return vec4<f32>(e.e0.w, e.e1.xyz); }
+    case 4u: { return e.e1; }
+    case 5u: { return vec4<f32>(e.e1.yzw, e.e2.x); }
+    case 6u: { return vec4<f32>(e.e1.zw, e.e2.xy); }
+    case 7u: { return vec4<f32>(e.e1.w, e.e2.xyz); }
+    case 8u: { return e.e2; }
+    case 9u: { return vec4<f32>(e.e2.yzw, e.e3.x); }
+    default: { return vec4<f32>(e.e2.zw, e.e3.xy); }
+  }
 }

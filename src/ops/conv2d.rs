@@ -541,10 +541,11 @@ impl ConvParams {
         self.stride[1] == 1 && self.dilation[1] == 1 && w.is_multiple_of(4) && self.kernel[1] <= 7
     }
 
-    /// The overrides VEC_X, SHIFT and X4 of the row kernels (`shaders/row_vec.wgsl`) for an
-    /// input `w` wide: rows read as 4-vectors where [`Self::vec_rows`]; the first window's offset from the 4-aligned column below it; the
-    /// 4-vectors the 8 windows cover.
-    fn row_vectors(&self, w: usize) -> [(&'static str, f64); 3] {
+    /// The overrides VEC_X, SHIFT, X4 and KW of the row kernels (`shaders/row_vec.wgsl`) for
+    /// an input `w` wide: rows read as 4-vectors where [`Self::vec_rows`]; the first window's
+    /// offset from the 4-aligned column below it; the 4-vectors the 8 windows cover; the
+    /// kernel's width (for the unrolled taps).
+    fn row_vectors(&self, w: usize) -> [(&'static str, f64); 4] {
         let shift = (4 - self.padding[1] % 4) % 4;
         let x4 = (shift + self.kernel[1] + 7).div_ceil(4);
         let on = self.vec_rows(w);
@@ -552,6 +553,7 @@ impl ConvParams {
             ("VEC_X", f64::from(u8::from(on))),
             ("SHIFT", shift as f64),
             ("X4", x4 as f64),
+            ("KW", self.kernel[1] as f64),
         ]
     }
 
@@ -1086,7 +1088,6 @@ impl ConvParams {
                     ("SX", f64::from(geometry.sw)),
                     ("PAIR", f64::from(u8::from(self.pairs()))),
                     ("VEC_Y", f64::from(u8::from(out[3].is_multiple_of(4)))),
-                    ("KW", self.kernel[1] as f64),
                     ("ROWS2", f64::from(u8::from(self.row_pairs(wd)))),
                 ]
                 .into_iter()
