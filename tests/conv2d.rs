@@ -522,22 +522,22 @@ fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
     // NIN conv3a (192 -> 192, 3x3 on 8x8): 24 x 512 tiles at batch 32, 24 x 16 at batch 1.
     let conv3a = layer(192, 192, 3, 1, 1, 1);
     assert_eq!(conv3a.k_slices(32 * 64, gpu), 4);
-    assert_eq!(conv3a.launched(split, 32 * 64, gpu), ConvAlgorithm::Gemm8K4);
-    assert_eq!(conv3a.launched(split, 64, gpu), ConvAlgorithm::Gemm8K8);
-    assert_eq!(conv3a.launched(split, 64, cpu), ConvAlgorithm::Gemm8);
+    assert_eq!(conv3a.launched(split, 32, 64, gpu), ConvAlgorithm::Gemm8K4);
+    assert_eq!(conv3a.launched(split, 1, 64, gpu), ConvAlgorithm::Gemm8K8);
+    assert_eq!(conv3a.launched(split, 1, 64, cpu), ConvAlgorithm::Gemm8);
     // Enough tiles: no split; pointwise layers then run the 8-channel matmul.
     let stem = layer(3, 64, 7, 3, 2, 1);
     assert_eq!(
-        stem.launched(split, 16 * 112 * 112, gpu),
+        stem.launched(split, 16, 112 * 112, gpu),
         ConvAlgorithm::Gemm8
     );
     let pointwise = layer(256, 1024, 1, 0, 1, 1);
     assert_eq!(
-        pointwise.launched(split, 16 * 28 * 28, gpu),
+        pointwise.launched(split, 16, 28 * 28, gpu),
         ConvAlgorithm::Matmul8
     );
     assert_eq!(
-        pointwise.launched(split, 16 * 7 * 7, gpu),
+        pointwise.launched(split, 16, 7 * 7, gpu),
         ConvAlgorithm::Gemm8K2
     );
     // Never more slices than input channels per group, nor fewer than 32 of K per slice.
@@ -548,7 +548,7 @@ fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
     // Other kernels launch as themselves; the GPU rule picks the shared-memory tiles, which
     // fall back to the split kernel where they do not fit.
     assert_eq!(
-        conv3a.launched(ConvAlgorithm::Gemm, 64, gpu),
+        conv3a.launched(ConvAlgorithm::Gemm, 1, 64, gpu),
         ConvAlgorithm::Gemm
     );
     let tile = ConvAlgorithm::Tile;
@@ -557,31 +557,31 @@ fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
     assert_eq!(conv3a.algorithm(cpu), ConvAlgorithm::Gemm8);
     // 192 outputs on 8x8: 3 x 32 64-channel tiles at batch 32, too few: 6 x 64 32 x 32 tiles
     // with K split; 3 x 128 at batch 128.
-    assert_eq!(conv3a.launched(tile, 32 * 64, gpu), ConvAlgorithm::Tile32K4);
-    assert_eq!(conv3a.launched(tile, 128 * 64, gpu), ConvAlgorithm::Tile64);
-    assert_eq!(conv3a.launched(tile, 64, gpu), ConvAlgorithm::Gemm8K8);
-    assert_eq!(conv3a.launched(tile, 32 * 64, cpu), ConvAlgorithm::Gemm8);
+    assert_eq!(conv3a.launched(tile, 32, 64, gpu), ConvAlgorithm::Tile32K4);
+    assert_eq!(conv3a.launched(tile, 128, 64, gpu), ConvAlgorithm::Tile64);
+    assert_eq!(conv3a.launched(tile, 1, 64, gpu), ConvAlgorithm::Gemm8K8);
+    assert_eq!(conv3a.launched(tile, 32, 64, cpu), ConvAlgorithm::Gemm8);
     // 1024 outputs: 128-channel tiles, 8 x 196 of them at batch 16 of 28x28.
     assert_eq!(
-        pointwise.launched(tile, 16 * 28 * 28, gpu),
+        pointwise.launched(tile, 16, 28 * 28, gpu),
         ConvAlgorithm::Tile128
     );
     assert_eq!(
-        pointwise.launched(tile, 16 * 7 * 7, gpu),
+        pointwise.launched(tile, 16, 7 * 7, gpu),
         ConvAlgorithm::Tile64
     );
     // Groups of 24 outputs take the narrow tiles (NIN root-8 conv2a: 8 x 64 workgroups at
     // batch 32, 8 x 2 at batch 1).
     let root8 = layer(96, 192, 5, 2, 1, 8);
-    assert_eq!(root8.launched(tile, 32 * 256, gpu), ConvAlgorithm::Tile32);
+    assert_eq!(root8.launched(tile, 32, 256, gpu), ConvAlgorithm::Tile32);
     assert_eq!(
-        root8.launched(tile, 256, gpu),
-        root8.launched(split, 256, gpu)
+        root8.launched(tile, 1, 256, gpu),
+        root8.launched(split, 1, 256, gpu)
     );
     // 8 outputs per group fill no tile.
     assert_eq!(
-        few_channels.launched(tile, 16 * 64, gpu),
-        few_channels.launched(split, 16 * 64, gpu)
+        few_channels.launched(tile, 16, 64, gpu),
+        few_channels.launched(split, 16, 64, gpu)
     );
     // Fewer than 4 outputs per group: direct row runs, of 8 on CPU adapters.
     assert_eq!(
@@ -663,7 +663,8 @@ fn the_subgroup_matmul_narrows_its_tiles_where_a_cpu_would_idle() {
         subgroup_max: 8,
     };
     // GoogLeNet at batch 1: 28 x 28, 15 x 15 and 8 x 8 maps.
-    let launched = |c_in, c_out, n_pix| layer(c_in, c_out, 1, 0, 1, 1).launched(auto, n_pix, cpu);
+    let launched =
+        |c_in, c_out, n_pix| layer(c_in, c_out, 1, 0, 1, 1).launched(auto, 1, n_pix, cpu);
     assert_eq!(launched(192, 64, 784), ConvAlgorithm::Matmul32x8Sg);
     assert_eq!(launched(192, 16, 784), ConvAlgorithm::Matmul16x8Sg);
     assert_eq!(launched(480, 96, 225), ConvAlgorithm::Matmul16x8Sg);
@@ -683,8 +684,9 @@ fn the_subgroup_matmul_narrows_its_tiles_where_a_cpu_would_idle() {
         )
         .unwrap();
         let packed = p.device_weight(auto, &w).unwrap();
-        for n_pix in [1, 64, 225, 784, 32 * 1024] {
-            let fixed = p.launched(auto, n_pix, cpu);
+        // Every fixed matmul, and the row tiles where the matmul would idle (batch 32 of 8x8).
+        for (batch, pixels) in [(1, 1), (1, 64), (1, 225), (1, 784), (32, 1024), (32, 64)] {
+            let fixed = p.launched(auto, batch, pixels, cpu);
             assert_eq!(
                 p.device_weight(fixed, &w).unwrap(),
                 packed,
@@ -693,4 +695,16 @@ fn the_subgroup_matmul_narrows_its_tiles_where_a_cpu_would_idle() {
         }
     }
     assert_eq!(layer(192, 64, 1, 0, 1, 1).algorithm(cpu), auto);
+    // NIN's last 1x1 layer (10 outputs on 8x8): one image per workgroup would keep 16 of its
+    // 64 invocations busy; at batch 32 the row tiles run instead (over the whole batch).
+    let conv3c = layer(192, 10, 1, 0, 1, 1);
+    assert!(conv3c.matmul_idles(32, 64, cpu));
+    assert_eq!(
+        conv3c.launched(auto, 32, 64, cpu),
+        ConvAlgorithm::Gemm8Row8Sg
+    );
+    assert_eq!(conv3c.launched(auto, 1, 64, cpu), ConvAlgorithm::Matmul8Sg);
+    // GoogLeNet's 1x1 layers on 7x7 at batch 16 fill theirs.
+    assert!(!layer(832, 384, 1, 0, 1, 1).matmul_idles(16, 49, cpu));
+    assert!(!layer(832, 48, 1, 0, 1, 1).matmul_idles(16, 49, cpu));
 }

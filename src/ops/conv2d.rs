@@ -677,6 +677,21 @@ impl ConvParams {
         }
     }
 
+    /// Whether the subgroup matmuls would leave more than half of each workgroup idle on
+    /// `batch` > 1 images of `pixels` pixels: they take one image per workgroup (images are the
+    /// dispatch's z), whose rows of `Params.wx` invocations each take an 8-row tile of the
+    /// outputs per group and 8 pixels per invocation, so a layer with few outputs on a small
+    /// image fills few of them (NIN's last 1x1 layer, 10 outputs on 8x8: 16 of 64 invocations;
+    /// at batch 32 on lavapipe 2.05 ms, 0.37 ms with `Gemm8Row8Sg`, whose tiles run over the
+    /// whole batch; at batch 1 both take one workgroup and the matmul is as fast).
+    pub fn matmul_idles(&self, batch: usize, pixels: usize, target: Target) -> bool {
+        let m_tiles = (self.c_out / self.groups.max(1)).div_ceil(8);
+        let n_tiles = pixels.div_ceil(8);
+        let wx = target.subgroup_row(n_tiles) as usize;
+        let busy = m_tiles.min(64 / wx) * n_tiles.min(wx);
+        batch > 1 && target.subgroup.is_some() && 2 * busy < 64
+    }
+
     /// The shared-memory tile kernel [`ConvAlgorithm::Tile`] takes for `n_pix` output pixels,
     /// if any (GPUs only): the tile height that the outputs per group `m` fill to at least
     /// three quarters (32 or 64 channels up to 64; 64 below 256; 128 from 256, else 64),
@@ -717,18 +732,24 @@ impl ConvParams {
         }
     }
 
-    /// The kernel `algorithm` launches for `n_pix` output pixels: itself, except
-    /// [`ConvAlgorithm::Gemm8Split`], which becomes one of the fixed splits, `Gemm8` or (pointwise
-    /// layers) `Matmul8`, [`ConvAlgorithm::MatmulSg`], which becomes one of the fixed subgroup
-    /// matmuls, [`ConvAlgorithm::Tile`], which becomes a shared-memory tile kernel or what
-    /// `Gemm8Split` becomes, and `Gemm8Row8Sg`, which becomes `Gemm8Sg` where the dilation
-    /// along x is not 1.
+    /// The kernel `algorithm` launches for `batch` images of `pixels` output pixels each:
+    /// itself, except [`ConvAlgorithm::Gemm8Split`], which becomes one of the fixed splits,
+    /// `Gemm8` or (pointwise layers) `Matmul8`, [`ConvAlgorithm::MatmulSg`], which becomes one
+    /// of the fixed subgroup matmuls or, where those would leave most of each workgroup idle
+    /// ([`Self::matmul_idles`]), `Gemm8Row8Sg`, [`ConvAlgorithm::Tile`], which becomes a
+    /// shared-memory tile kernel or what `Gemm8Split` becomes, and `Gemm8Row8Sg`, which becomes
+    /// `Gemm8Sg` where the dilation along x is not 1.
     pub fn launched(
         &self,
         algorithm: ConvAlgorithm,
-        n_pix: usize,
+        batch: usize,
+        pixels: usize,
         target: Target,
     ) -> ConvAlgorithm {
+        let n_pix = batch * pixels;
+        if algorithm == ConvAlgorithm::MatmulSg && self.matmul_idles(batch, pixels, target) {
+            return self.launched(ConvAlgorithm::Gemm8Row8Sg, batch, pixels, target);
+        }
         if algorithm == ConvAlgorithm::Gemm8Row8Sg {
             return if self.dilation[1] == 1 {
                 algorithm
@@ -745,9 +766,9 @@ impl ConvParams {
             };
         }
         if algorithm == ConvAlgorithm::Tile {
-            return self
-                .shared_tile_for(n_pix, target)
-                .unwrap_or_else(|| self.launched(ConvAlgorithm::Gemm8Split, n_pix, target));
+            return self.shared_tile_for(n_pix, target).unwrap_or_else(|| {
+                self.launched(ConvAlgorithm::Gemm8Split, batch, pixels, target)
+            });
         }
         if algorithm != ConvAlgorithm::Gemm8Split {
             return algorithm;
@@ -816,7 +837,7 @@ impl ConvParams {
     ) -> Result<Vec<Dispatch>> {
         let out = self.out_dims(input)?;
         let [n, c_in, h, wd] = nchw("conv2d", input)?;
-        let algorithm = self.launched(algorithm, n * out[2] * out[3], target);
+        let algorithm = self.launched(algorithm, n, out[2] * out[3], target);
         let matmul = algorithm.is_matmul();
         let subgroup = match (algorithm.needs_subgroups(), target.subgroup) {
             (false, _) => 0,
