@@ -129,7 +129,9 @@ override HALF: bool = false;
 override WIDE: bool = false;
 // Override VEC_Y: W_out is a multiple of 4 (store_run).
 override VEC_Y: bool = false;
-// VEC_X, SHIFT, X4 (row_vec.wgsl): input rows read as 4-vectors.
+// VEC_X, SHIFT, X4, KW (row_vec.wgsl): input rows read as 4-vectors (stride 1): no phase loop,
+// and each (kernel row, input channel) step takes the row's 14 values and unrolls its KW taps
+// (on CPU adapters every variable a loop carries is selected by the lane mask at each step).
 
 @compute @workgroup_size(64)
 fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -158,38 +160,42 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let s = i32(SX);
     let phases = min(SX, p.kw);
     var acc = Tile8();
-    for (var ph = 0u; ph < phases; ph++) {
-      let c = c0 + i32(ph);
-      let cols = row_columns(c);
-      let ok0 = u32(c) < p.w;
-      let ok1 = u32(c + s) < p.w;
-      let ok2 = u32(c + 2 * s) < p.w;
-      let ok3 = u32(c + 3 * s) < p.w;
-      let ok4 = u32(c + 4 * s) < p.w;
-      let ok5 = u32(c + 5 * s) < p.w;
-      let ok6 = u32(c + 6 * s) < p.w;
+    if (VEC_X) {
+      // Stride 1 (one phase): each (kernel row, input channel) a step that takes the row's 14
+      // values and unrolls its KW taps.
+      let cols = row_columns(c0);
       for (var ky = 0u; ky < p.kh; ky++) {
         let row = top + i32(ky * p.dh);
-        // No branch on the row (lanes differ; the broadcasts need them all): loads outside it
-        // read offset `plane` and use zero.
         let rok = u32(row) < p.h;
-        let rs = base + row * i32(p.w) + c;
-        // VEC_X: the 4-vector holding the row's column c - SHIFT (a multiple of 4).
-        let qa = (rs - i32(SHIFT)) >> 2u;
-        var wk = wbase + (ky * p.kw + ph) * p.mp;
+        let qrow = (base + row * i32(p.w) + c0 - i32(SHIFT)) >> 2u;
+        var wk = wbase + ky * p.kw * p.mp;
         var plane = 0u;
         for (var ci = 0u; ci < cin_g; ci++) {
-          if (VEC_X) {
-            // Stride 1 (one phase): the KW taps unrolled on the row's 14 values.
-            let e = masked_window(row_window(qa + i32(plane >> 2u)), cols, rok);
-            acc = row_tap(acc, e, wk, lane, 0u);
-            if (KW > 1u) { acc = row_tap(acc, e, wk + p.mp, lane, 1u); }
-            if (KW > 2u) { acc = row_tap(acc, e, wk + 2u * p.mp, lane, 2u); }
-            if (KW > 3u) { acc = row_tap(acc, e, wk + 3u * p.mp, lane, 3u); }
-            if (KW > 4u) { acc = row_tap(acc, e, wk + 4u * p.mp, lane, 4u); }
-            if (KW > 5u) { acc = row_tap(acc, e, wk + 5u * p.mp, lane, 5u); }
-            if (KW > 6u) { acc = row_tap(acc, e, wk + 6u * p.mp, lane, 6u); }
-          } else {
+          acc = row_step(acc, masked_window(row_window(qrow + i32(plane >> 2u)), cols, rok), wk,
+                         lane);
+          plane += hw;
+          wk += wci;
+        }
+      }
+    } else {
+      for (var ph = 0u; ph < phases; ph++) {
+        let c = c0 + i32(ph);
+        let ok0 = u32(c) < p.w;
+        let ok1 = u32(c + s) < p.w;
+        let ok2 = u32(c + 2 * s) < p.w;
+        let ok3 = u32(c + 3 * s) < p.w;
+        let ok4 = u32(c + 4 * s) < p.w;
+        let ok5 = u32(c + 5 * s) < p.w;
+        let ok6 = u32(c + 6 * s) < p.w;
+        for (var ky = 0u; ky < p.kh; ky++) {
+          let row = top + i32(ky * p.dh);
+          // No branch on the row (lanes differ; the broadcasts need them all): loads outside it
+          // read offset `plane` and use zero.
+          let rok = u32(row) < p.h;
+          let rs = base + row * i32(p.w) + c;
+          var wk = wbase + (ky * p.kw + ph) * p.mp;
+          var plane = 0u;
+          for (var ci = 0u; ci < cin_g; ci++) {
             var x0 = select(0.0, f32(load_x(u32(select(0, rs, rok && ok0)) + plane)), rok && ok0);
             var x1 = select(0.0, f32(load_x(u32(select(0, rs + s, rok && ok1)) + plane)),
                             rok && ok1);
@@ -215,9 +221,9 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
               col += s;
               x0 = x1; x1 = x2; x2 = x3; x3 = x4; x4 = x5; x5 = x6; x6 = x7;
             }
+            plane += hw;
+            wk += wci;
           }
-          plane += hw;
-          wk += wci;
         }
       }
     }
@@ -276,6 +282,19 @@ fn tile_fma(acc: Tile8, t: TileWeights, u: vec4<f32>, xa: vec4<f32>, xb: vec4<f3
     q.md0 += u * xa.x; q.md1 += u * xa.y; q.md2 += u * xa.z; q.md3 += u * xa.w;
     q.md4 += u * xb.x; q.md5 += u * xb.y; q.md6 += u * xb.z; q.md7 += u * xb.w;
   }
+  return q;
+}
+
+// A kernel row's KW taps (unrolled) on its 14 values e, tap kx's weights at wk + kx * MP.
+// From uniform control flow only.
+fn row_step(acc: Tile8, e: Win16, wk: u32, lane: u32) -> Tile8 {
+  var q = row_tap(acc, e, wk, lane, 0u);
+  if (KW > 1u) { q = row_tap(q, e, wk + p.mp, lane, 1u); }
+  if (KW > 2u) { q = row_tap(q, e, wk + 2u * p.mp, lane, 2u); }
+  if (KW > 3u) { q = row_tap(q, e, wk + 3u * p.mp, lane, 3u); }
+  if (KW > 4u) { q = row_tap(q, e, wk + 4u * p.mp, lane, 4u); }
+  if (KW > 5u) { q = row_tap(q, e, wk + 5u * p.mp, lane, 5u); }
+  if (KW > 6u) { q = row_tap(q, e, wk + 6u * p.mp, lane, 6u); }
   return q;
 }
 
