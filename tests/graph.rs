@@ -405,6 +405,47 @@ fn concat_inputs_are_written_in_place_unless_read_elsewhere() {
 }
 
 #[test]
+fn concat_branches_store_4_vectors_in_place_where_aligned() {
+    // Maps of 8x8 and 12x12: every branch's offset, channel range and the concat's channels per
+    // image are multiples of 4 elements, so the kernels that store 4-vectors keep doing so in
+    // place (the 1x1 matmul, the 8-channel row tiles, the direct row kernel alone and in channel
+    // pairs); 6x6 rows hold 6 (no 4-vector runs), 5x5 maps leave some offsets unaligned.
+    for hw in [8, 12, 6, 5] {
+        let mut b = GraphBuilder::new("aligned-branches", 7);
+        let x = b.input("image", &[8, hw, hw], None);
+        let a = b.conv("a", &x, &Conv::new(4, 1)).unwrap();
+        let m = b
+            .conv("m", &x, &Conv::new(16, 3).act(Activation::Relu))
+            .unwrap();
+        let d = b.conv("d", &x, &Conv::new(8, 3).groups(8)).unwrap();
+        let q = b.conv("q", &x, &Conv::new(8, 5).pad(2).groups(4)).unwrap();
+        let p = b
+            .pool("p", &x, &pool(PoolKind::Max, 3, 1, 1, false))
+            .unwrap();
+        let cat = b.concat("cat", &[&a, &m, &d, &q, &p]).unwrap();
+        let model = b.finish(&[&cat]).unwrap();
+        let plan = check_plan(&model, 2);
+        assert_eq!(plan.in_place.len(), 5, "{hw}x{hw}");
+        let mut rng = rng("concat_branches_store_4_vectors_in_place_where_aligned");
+        let x = random(&mut rng, &[2, 8, hw, hw]);
+        let want = reference::graph::run(&model, &[&x]).unwrap();
+        for m in &modes() {
+            let got = Engine::from_gpu(m.gpu.clone())
+                .load(&model, m.precision)
+                .unwrap()
+                .run(&[&x])
+                .unwrap();
+            check(
+                &format!("aligned in-place concat {hw}x{hw}"),
+                m,
+                &got[0],
+                &want[0],
+            );
+        }
+    }
+}
+
+#[test]
 fn strided_pointwise_convolutions_split_into_subsample_and_matmul_keep_their_results() {
     let mut b = GraphBuilder::new("strided-1x1", 5);
     let x = b.input("image", &[12, 9, 7], None);

@@ -194,7 +194,7 @@ struct PipelineKey {
     entry: &'static str,
     storage: Storage,
     constants: Vec<(&'static str, u64)>,
-    viewed: bool,
+    view: shader::View,
 }
 
 /// An open device: the adapter, its queue, the pipeline cache, and the one lock that
@@ -387,14 +387,14 @@ impl Gpu {
         kernel: &'static Kernel,
         storage: Storage,
         constants: &[(&'static str, f64)],
-        viewed: bool,
+        view: shader::View,
     ) -> Result<wgpu::ComputePipeline> {
         let key = PipelineKey {
             kernel: kernel.name,
             entry: kernel.entry,
             storage,
             constants: constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
-            viewed,
+            view,
         };
         if let Some(p) = self
             .pipelines
@@ -404,7 +404,7 @@ impl Gpu {
         {
             return Ok(p);
         }
-        let source = shader::assemble(kernel, storage, viewed);
+        let source = shader::assemble(kernel, storage, view);
         let label = format!("{}[{storage:?}]", kernel.name);
         let pipeline = self.scoped(&label, || {
             let module = self

@@ -54,6 +54,17 @@ pub struct OutputView {
     pub offset: u32,
 }
 
+impl OutputView {
+    /// Items, strides and offset are multiples of 4 elements: elements 4i .. 4i + 3 of the
+    /// value lie together on a 4-element boundary of the buffer, so a kernel can store them as
+    /// one 4-vector.
+    pub fn vec4_aligned(&self) -> bool {
+        [self.item, self.stride, self.offset]
+            .iter()
+            .all(|v| v.is_multiple_of(4))
+    }
+}
+
 /// A tensor's storage on the device.
 #[derive(Debug)]
 pub struct GpuBuffer {
@@ -298,8 +309,12 @@ impl Gpu {
             if ins.iter().chain([&out]).any(|b| b.storage != storage) {
                 return Err(invalid(&d.label, "buffers of mixed precision"));
             }
-            let pipeline =
-                self.pipeline(d.kernel, storage, &d.constants, d.output_view.is_some())?;
+            let view = match d.output_view {
+                None => super::shader::View::None,
+                Some(v) if v.vec4_aligned() => super::shader::View::Vec4,
+                Some(_) => super::shader::View::Elements,
+            };
+            let pipeline = self.pipeline(d.kernel, storage, &d.constants, view)?;
             let (bind_group, param_buf, view_buf) = self.scoped(&d.label, || {
                 // Uniform structs are sized in multiples of 16 bytes in WGSL.
                 let mut bytes = d.params.clone();

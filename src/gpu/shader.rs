@@ -16,7 +16,9 @@
 //! the kernel file), 1 = the output `y`, 2.. = the inputs in the order the [`Kernel`] lists them.
 //! A kernel whose output is a view into a larger buffer (see `OutputView`) also gets the view's
 //! uniform at binding 15, and `store_y` places each element through it: the kernels index their
-//! output as a dense tensor either way.
+//! output as a dense tensor either way. Where the view's items, strides and offset are multiples
+//! of 4 elements ([`View::Vec4`]), `store4_y` still stores one 4-vector (its 4 elements stay
+//! together and aligned in the larger buffer).
 
 use super::Kernel;
 
@@ -53,7 +55,20 @@ fn header(storage: Storage) -> &'static str {
 /// Binding of the output view uniform (`OutputView`) in kernels assembled with one.
 pub(crate) const VIEW_BINDING: u32 = 15;
 
-fn output(name: &str, storage: Storage, viewed: bool, vec4: bool) -> String {
+/// Where a kernel's output lies in its buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum View {
+    /// The whole buffer, dense.
+    None,
+    /// A view (`OutputView`): every element placed through it.
+    Elements,
+    /// A view whose items, strides and offset are multiples of 4 elements: 4 consecutive
+    /// elements from a multiple of 4 land together on a 4-element boundary.
+    Vec4,
+}
+
+fn output(name: &str, storage: Storage, view: View, vec4: bool) -> String {
+    let viewed = view != View::None;
     // Element i of the output value lands at y_index(i): itself, or with a view (the value is
     // a slice of a larger buffer, such as a concat's channel range) at
     // offset + n * stride + (i - n * item) for item n = i / item. Every store of such a kernel
@@ -78,14 +93,19 @@ fn output(name: &str, storage: Storage, viewed: bool, vec4: bool) -> String {
         Storage::F32 => "f32",
         _ => "f16",
     };
-    if vec4 && !viewed && storage != Storage::F16Packed {
+    if vec4 && view != View::Elements && storage != Storage::F16Packed {
         // One store of a 4-vector instead of four of one element (on CPU adapters each store
         // is a scatter, one lane at a time).
         return index
             + &format!(
                 "@group(0) @binding(1) var<storage, read_write> {name}: array<vec4<{ty}>>;\n\
-                 fn store_{name}(i: u32, v: f32) {{ {name}[i >> 2u][i & 3u] = {ty}(v); }}\n\
-                 fn store4_{name}(i: u32, v: vec4<f32>) {{ {name}[i >> 2u] = vec4<{ty}>(v); }}\n"
+                 fn store_{name}(i: u32, v: f32) {{\n\
+                 \x20 let j = {name}_index(i);\n\
+                 \x20 {name}[j >> 2u][j & 3u] = {ty}(v);\n\
+                 }}\n\
+                 fn store4_{name}(i: u32, v: vec4<f32>) {{\n\
+                 \x20 {name}[{name}_index(i) >> 2u] = vec4<{ty}>(v);\n\
+                 }}\n"
             );
     }
     let store4 = if vec4 {
@@ -188,8 +208,8 @@ fn activate4(v: vec4<f32>, act: u32) -> vec4<f32> {
 }
 ";
 
-/// The full WGSL of `kernel` for `storage`.
-pub(crate) fn assemble(kernel: &Kernel, storage: Storage, viewed: bool) -> String {
+/// The full WGSL of `kernel` for `storage`, its output placed as `view` says.
+pub(crate) fn assemble(kernel: &Kernel, storage: Storage, view: View) -> String {
     let mut s = String::new();
     if cfg!(target_arch = "wasm32") && kernel.source.contains("subgroupBroadcast") {
         s.push_str("enable subgroups;\n");
@@ -197,7 +217,7 @@ pub(crate) fn assemble(kernel: &Kernel, storage: Storage, viewed: bool) -> Strin
     s.push_str(header(storage));
     s.push_str(COMMON);
     let vec4 = kernel.source.contains("store4_y(");
-    s.push_str(&output("y", storage, viewed, vec4));
+    s.push_str(&output("y", storage, view, vec4));
     for (i, name) in kernel.inputs.iter().enumerate() {
         s.push_str(&input(i + 2, name, storage));
     }
