@@ -577,10 +577,11 @@ impl ConvParams {
     /// adapters the matmul with 8 x 8 tiles for pointwise layers
     /// (with subgroups, the subgroup form with as many channels per invocation as the launch
     /// can use, [`ConvAlgorithm::MatmulSg`]), the implicit GEMM where a group has at
-    /// least 4 output channels (8-channel tiles where it has at least 8: the 8 x 8 row-reuse
-    /// form with subgroup weights where the device has subgroups, the window is wider than 1 and
-    /// the dilation along x is 1; without subgroups where also the stride along x is 1 and the
-    /// window is at least 5 wide; else the subgroup form where the device has subgroups), and
+    /// least 4 output channels (the 8 x 8 row-reuse form with subgroup weights where the device
+    /// has subgroups, the window is wider than 1 and the dilation along x is 1; else, where a
+    /// group has at least 8, 8-channel tiles: without subgroups the row-reuse form where also
+    /// the stride along x is 1 and the window is at least 5 wide, else the subgroup form where
+    /// the device has subgroups; else 4-channel tiles), and
     /// the direct kernel with row runs otherwise (runs of 8 on CPU adapters, of 4 on GPUs). The measurements
     /// behind the rule are in docs/results/; [`crate::tune`] replaces it by measurements on
     /// the device at hand.
@@ -598,11 +599,19 @@ impl ConvParams {
             },
             // The matmuls run only pointwise layers: the others choose as if nothing was forced.
             Some(a) if !a.is_matmul() => a,
+            // From 4 outputs per group (HALF tiles up to 4): 1.8-4.3x `gemm` on lavapipe
+            // (docs/results/lavapipe-unrolled-rows.txt).
+            _ if target.cpu
+                && per_group >= 4
+                && sg
+                && self.dilation[1] == 1
+                && self.kernel[1] > 1 =>
+            {
+                Gemm8Row8Sg
+            }
             _ if target.cpu && per_group >= 8 => {
                 let row = self.stride[1] == 1 && self.dilation[1] == 1;
-                if sg && self.dilation[1] == 1 && self.kernel[1] > 1 {
-                    Gemm8Row8Sg
-                } else if row && self.kernel[1] >= 5 {
+                if row && self.kernel[1] >= 5 {
                     Gemm8Row8
                 } else if sg {
                     Gemm8Sg
