@@ -1,13 +1,17 @@
 // pool: max or average pooling over a window (NCHW). Each invocation computes 4 neighbouring
-// outputs of one row: it reads the columns their windows cover once (3 * SW + KW per window
-// row instead of 4 * KW) and adds each to the windows that hold it. The window, the strides and
-// the kind are override constants, so the loops unroll and which window takes which column is
-// decided when the pipeline is compiled; padding and the image edge are masked per element.
+// outputs of ROWS consecutive output rows: it reads the columns their windows cover once per
+// input row (3 * SW + KW per row instead of 4 * KW) and each input row once for all the output
+// rows whose windows hold it ((ROWS - 1) * SH + KH rows instead of ROWS * KH), adding each value
+// to the windows that take it. The window, the strides and the kind are override constants, so
+// which window takes which row and column is decided when the pipeline is compiled; padding and
+// the image edge are masked per element.
 // Window and divisor follow PyTorch: the window is clipped to the padded input
 // (H + pad_bottom), the divisor counts padding when COUNT_PAD, else only real elements.
 // Bindings: 0 Params (uniform), 1 y [N, C, H_out, W_out], 2 x [N, C, H, W].
-// Overrides: KH, KW (window), SH, SW (strides), IS_MAX (max, else average), COUNT_PAD.
-// Grid: total = N * C * H_out * ceil(W_out / 4) invocations.
+// Overrides: KH, KW (window), SH, SW (strides), IS_MAX (max, else average), COUNT_PAD, ROWS
+// (output rows per invocation, 1 to 4), VEC_Y (W_out a multiple of 4: each row's 4 outputs are
+// one 4-vector store).
+// Grid: total = N * C * ceil(H_out / ROWS) * ceil(W_out / 4) invocations.
 struct Params {
   h: u32, w: u32, ho: u32, wo: u32,
   pt: u32, pl: u32, pb: u32, pr: u32,
@@ -21,6 +25,8 @@ override SH: u32 = 1u;
 override SW: u32 = 1u;
 override IS_MAX: bool = true;
 override COUNT_PAD: bool = false;
+override ROWS: u32 = 1u;
+override VEC_Y: bool = false;
 
 // Elements of the window [start, start + k) inside [0, len) (x) and inside [0, len + pad_end)
 // (y, the padded count).
@@ -29,52 +35,90 @@ fn extent(start: i32, k: u32, len: u32, pad_end: u32) -> vec2<i32> {
   return vec2<i32>(min(end, i32(len)) - max(start, 0), end - start);
 }
 
+// The 4 windows' values with v added where `take` holds.
+fn gather(acc: vec4<f32>, v: vec4<f32>, take: vec4<bool>) -> vec4<f32> {
+  if (IS_MAX) { return select(acc, max(acc, v), take); }
+  return select(acc, acc + v, take);
+}
+
+// Whether output row j of the invocation's ROWS takes input row r (its window's rows are
+// j * SH .. j * SH + KH - 1).
+fn takes_row(j: u32, r: u32) -> vec4<bool> {
+  return vec4<bool>(j < ROWS && r >= j * SH && r < j * SH + KH);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   let i = flat_id(wid, nwg, lid);
   if (i >= p.total) { return; }
   let quads = (p.wo + 3u) / 4u;
+  let bands = (p.ho + ROWS - 1u) / ROWS;
   let ow0 = (i % quads) * 4u;
   let t = i / quads;
-  let oh = t % p.ho;
-  let plane = (t / p.ho) * p.h * p.w;
-  let out_row = t * p.wo;
-  let h0 = i32(oh * SH) - i32(p.pt);
+  let oh0 = (t % bands) * ROWS;
+  // Image * C + channel.
+  let nc = t / bands;
+  let plane = nc * p.h * p.w;
+  let h0 = i32(oh0 * SH) - i32(p.pt);
   let c0 = i32(ow0 * SW) - i32(p.pl);
   // Window j covers columns c0 + j * SW + [0, KW).
   let js = vec4<u32>(0u, 1u, 2u, 3u) * SW;
   // Outside the input a value is -inf for max (never wins) and 0 for average.
   var none = 0.0;
   if (IS_MAX) { none = -3.4e38; }
-  var acc = vec4<f32>(none);
-  for (var r = 0u; r < KH; r++) {
+  var a0 = vec4<f32>(none);
+  var a1 = vec4<f32>(none);
+  var a2 = vec4<f32>(none);
+  var a3 = vec4<f32>(none);
+  for (var r = 0u; r < (ROWS - 1u) * SH + KH; r++) {
     let ih = h0 + i32(r);
     let row_in = ih >= 0 && ih < i32(p.h);
     let row = plane + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
+    let t0 = takes_row(0u, r);
+    let t1 = takes_row(1u, r);
+    let t2 = takes_row(2u, r);
+    let t3 = takes_row(3u, r);
     for (var d = 0u; d < 3u * SW + KW; d++) {
       let iw = c0 + i32(d);
       let inside = row_in && iw >= 0 && iw < i32(p.w);
       let v = vec4<f32>(select(none, f32(load_x(row + u32(clamp(iw, 0, i32(p.w) - 1)))), inside));
       let take = (vec4<u32>(d) >= js) & (vec4<u32>(d) < js + vec4<u32>(KW));
-      if (IS_MAX) {
-        acc = select(acc, max(acc, v), take);
-      } else {
-        acc = select(acc, acc + v, take);
-      }
+      a0 = gather(a0, v, take & t0);
+      if (ROWS > 1u) { a1 = gather(a1, v, take & t1); }
+      if (ROWS > 2u) { a2 = gather(a2, v, take & t2); }
+      if (ROWS > 3u) { a3 = gather(a3, v, take & t3); }
     }
   }
-  let rows = extent(h0, KH, p.h, p.pb);
-  for (var j = 0u; j < 4u; j++) {
-    let ow = ow0 + j;
-    if (ow >= p.wo) { break; }
-    if (IS_MAX) {
-      store_y(out_row + ow, acc[j]);
-    } else {
+  let out_plane = nc * p.ho * p.wo;
+  store_row(out_plane, oh0, ow0, h0, c0, a0);
+  if (ROWS > 1u) { store_row(out_plane, oh0 + 1u, ow0, h0 + i32(SH), c0, a1); }
+  if (ROWS > 2u) { store_row(out_plane, oh0 + 2u, ow0, h0 + 2 * i32(SH), c0, a2); }
+  if (ROWS > 3u) { store_row(out_plane, oh0 + 3u, ow0, h0 + 3 * i32(SH), c0, a3); }
+}
+
+// Stores outputs ow0 .. ow0 + 3 (those inside the row) of output row oh (if inside the map),
+// whose windows start at input row h and columns c0, c0 + SW, ...: the maxima, or the sums over
+// their element counts.
+fn store_row(out_plane: u32, oh: u32, ow0: u32, h: i32, c0: i32, acc: vec4<f32>) {
+  if (oh >= p.ho) { return; }
+  var y = acc;
+  if (!IS_MAX) {
+    let rows = extent(h, KH, p.h, p.pb);
+    var count = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
       let cols = extent(c0 + i32(j * SW), KW, p.w, p.pr);
-      var count = rows.x * cols.x;
-      if (COUNT_PAD) { count = rows.y * cols.y; }
-      store_y(out_row + ow, acc[j] / f32(count));
+      count[j] = f32(select(rows.x * cols.x, rows.y * cols.y, COUNT_PAD));
     }
+    y = acc / max(count, vec4<f32>(1.0));
+  }
+  let out = out_plane + oh * p.wo + ow0;
+  if (VEC_Y) {
+    store4_y(out, y);
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    if (ow0 + j >= p.wo) { break; }
+    store_y(out + j, y[j]);
   }
 }

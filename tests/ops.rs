@@ -63,6 +63,23 @@ fn pools_at_real_and_random_shapes() {
             pool_params(PoolKind::Max, 3, 2, [0; 4], true),
             [1, 192, 56, 56],
         ),
+        // Stride 1 along y: 4 output rows per invocation (H_out 28, 14 and 7: the last band
+        // whole, whole, short), 4-vector stores where W_out is a multiple of 4.
+        (
+            "googlenet-inception-max-3s1p1-28",
+            pool_params(PoolKind::Max, 3, 1, [1; 4], false),
+            [2, 8, 28, 28],
+        ),
+        (
+            "googlenet-inception-max-3s1p1-14",
+            pool_params(PoolKind::Max, 3, 1, [1; 4], false),
+            [2, 8, 14, 14],
+        ),
+        (
+            "avg-3s1p1-7-counted",
+            pool_params(avg(true), 3, 1, [1; 4], false),
+            [2, 8, 7, 7],
+        ),
     ]
     .into_iter()
     .map(|(n, p, s)| (n.to_string(), p, s))

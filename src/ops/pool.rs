@@ -97,6 +97,19 @@ impl PoolParams {
         }
     }
 
+    /// Output rows each invocation computes, reading each input row once for all of them: 4
+    /// with stride 1 along y (a 3x3 window: 6 input rows for 4 output rows instead of 12;
+    /// GoogLeNet's 3x3 stride-1 max pools 1.15-1.37x on lavapipe), else 1 (with stride 2 the
+    /// rows shared are too few: its stride-2 pools were no faster or slower,
+    /// docs/results/lavapipe-unrolled-rows.txt).
+    pub fn rows_per_invocation(&self) -> usize {
+        if self.stride[0] == 1 {
+            4
+        } else {
+            1
+        }
+    }
+
     /// The dispatch computing `y` from `x`.
     pub fn dispatches(
         &self,
@@ -106,8 +119,9 @@ impl PoolParams {
         x: usize,
     ) -> Result<Vec<Dispatch>> {
         let out = self.out_dims(input)?;
-        // One invocation per 4 outputs of a row.
-        let total = out[0] * out[1] * out[2] * out[3].div_ceil(4);
+        // One invocation per 4 outputs of `rows` rows.
+        let rows = self.rows_per_invocation();
+        let total = out[0] * out[1] * out[2].div_ceil(rows) * out[3].div_ceil(4);
         let u = |what: &str, v: usize| u32_of(label, what, v);
         let (is_max, count_pad) = match self.kind {
             PoolKind::Max => (true, false),
@@ -137,6 +151,8 @@ impl PoolParams {
                 ("SW", constant("sw", self.stride[1])?),
                 ("IS_MAX", flag(is_max)),
                 ("COUNT_PAD", flag(count_pad)),
+                ("ROWS", rows as f64),
+                ("VEC_Y", flag(out[3].is_multiple_of(4))),
             ],
             params: bytemuck::bytes_of(&params).to_vec(),
             workgroups: grid(total),
