@@ -129,6 +129,9 @@ override HALF: bool = false;
 override WIDE: bool = false;
 // Override VEC_Y: W_out is a multiple of 4 (store_run).
 override VEC_Y: bool = false;
+// Override ROWS2 (with VEC_X, stride and dilation 1 along y): each pixel tile is a run of 8 in
+// output rows oy and oy + 1, over batch * ceil(H_out / 2) * ceil(W_out / 8) tiles.
+override ROWS2: bool = false;
 // VEC_X, SHIFT, X4, KW (row_vec.wgsl): input rows read as 4-vectors (stride 1): no phase loop,
 // and each (kernel row, input channel) step takes the row's 14 values and unrolls its KW taps
 // (on CPU adapters every variable a loop carries is selected by the lane mask at each step).
@@ -145,14 +148,16 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   let cin_g = p.c_in / p.groups;
   let hw = p.h * p.w;
   let runs = (p.wo + 7u) / 8u;
-  let tiles_n = p.batch * p.ho * runs;
+  // Output rows per pixel tile: 2 with ROWS2.
+  let bands = select(p.ho, (p.ho + 1u) / 2u, ROWS2);
+  let tiles_n = p.batch * bands * runs;
   let wbase = g * p.k * p.mp + tm * 8u;
   let wci = p.kh * p.kw * p.mp;
   for (var blk = wid.x; blk * wx < tiles_n; blk += nwg.x) {
     let tn_own = blk * wx + li % wx;
     let tn = min(tn_own, tiles_n - 1u);
-    let b = tn / (p.ho * runs);
-    let oy = (tn / runs) % p.ho;
+    let b = tn / (bands * runs);
+    let oy = (tn / runs) % bands * select(1u, 2u, ROWS2);
     let ox0 = (tn % runs) * 8u;
     let base = i32((b * p.c_in + g * cin_g) * hw);
     let c0 = i32(ox0 * SX) - i32(p.pl);
@@ -160,19 +165,42 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let s = i32(SX);
     let phases = min(SX, p.kw);
     var acc = Tile8();
-    if (VEC_X) {
+    // ROWS2: output row oy + 1's accumulators.
+    var acc1 = Tile8();
+    if (VEC_X && ROWS2) {
+      // Stride and dilation 1 along y: per input channel, input rows top .. top + kh each read
+      // once; kernel row ky's weights, loaded once, apply to row top + ky (output row oy) and
+      // row top + ky + 1 (output row oy + 1).
+      let cols = row_columns(c0);
+      var plane = 0u;
+      var wc = wbase;
+      for (var ci = 0u; ci < cin_g; ci++) {
+        var e = masked_window(row_window(row_vec4(base, top, c0) + i32(plane >> 2u)), cols,
+                              u32(top) < p.h);
+        for (var ky = 0u; ky < p.kh; ky++) {
+          let w = row_weights(wc + ky * p.kw * p.mp, lane);
+          acc = row_apply(acc, e, w);
+          let row = top + i32(ky) + 1;
+          e = masked_window(row_window(row_vec4(base, row, c0) + i32(plane >> 2u)), cols,
+                            u32(row) < p.h);
+          acc1 = row_apply(acc1, e, w);
+        }
+        plane += hw;
+        wc += wci;
+      }
+    } else if (VEC_X) {
       // Stride 1 (one phase): each (kernel row, input channel) a step that takes the row's 14
       // values and unrolls its KW taps.
       let cols = row_columns(c0);
       for (var ky = 0u; ky < p.kh; ky++) {
         let row = top + i32(ky * p.dh);
         let rok = u32(row) < p.h;
-        let qrow = (base + row * i32(p.w) + c0 - i32(SHIFT)) >> 2u;
+        let qrow = row_vec4(base, row, c0);
         var wk = wbase + ky * p.kw * p.mp;
         var plane = 0u;
         for (var ci = 0u; ci < cin_g; ci++) {
-          acc = row_step(acc, masked_window(row_window(qrow + i32(plane >> 2u)), cols, rok), wk,
-                         lane);
+          acc = row_apply(acc, masked_window(row_window(qrow + i32(plane >> 2u)), cols, rok),
+                          row_weights(wk, lane));
           plane += hw;
           wk += wci;
         }
@@ -247,6 +275,19 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         store_run(out, g, tm * 8u + 8u, n_px, hw_out, bias_md, acc.md0, acc.md1, acc.md2, acc.md3,
                   acc.md4, acc.md5, acc.md6, acc.md7);
       }
+      if (ROWS2 && oy + 1u < p.ho) {
+        let out1 = out + p.wo;
+        store_run(out1, g, tm * 8u, n_px, hw_out, bias.lo, acc1.lo0, acc1.lo1, acc1.lo2, acc1.lo3,
+                  acc1.lo4, acc1.lo5, acc1.lo6, acc1.lo7);
+        if (!HALF) {
+          store_run(out1, g, tm * 8u + 4u, n_px, hw_out, bias.hi, acc1.hi0, acc1.hi1, acc1.hi2,
+                    acc1.hi3, acc1.hi4, acc1.hi5, acc1.hi6, acc1.hi7);
+        }
+        if (WIDE) {
+          store_run(out1, g, tm * 8u + 8u, n_px, hw_out, bias_md, acc1.md0, acc1.md1, acc1.md2,
+                    acc1.md3, acc1.md4, acc1.md5, acc1.md6, acc1.md7);
+        }
+      }
     }
   }
 }
@@ -285,25 +326,61 @@ fn tile_fma(acc: Tile8, t: TileWeights, u: vec4<f32>, xa: vec4<f32>, xb: vec4<f3
   return q;
 }
 
-// A kernel row's KW taps (unrolled) on its 14 values e, tap kx's weights at wk + kx * MP.
-// From uniform control flow only.
-fn row_step(acc: Tile8, e: Win16, wk: u32, lane: u32) -> Tile8 {
-  var q = row_tap(acc, e, wk, lane, 0u);
-  if (KW > 1u) { q = row_tap(q, e, wk + p.mp, lane, 1u); }
-  if (KW > 2u) { q = row_tap(q, e, wk + 2u * p.mp, lane, 2u); }
-  if (KW > 3u) { q = row_tap(q, e, wk + 3u * p.mp, lane, 3u); }
-  if (KW > 4u) { q = row_tap(q, e, wk + 4u * p.mp, lane, 4u); }
-  if (KW > 5u) { q = row_tap(q, e, wk + 5u * p.mp, lane, 5u); }
-  if (KW > 6u) { q = row_tap(q, e, wk + 6u * p.mp, lane, 6u); }
+// A kernel row's KW tiles of weights (tap kx at wk + kx * MP; with WIDE also channels
+// 8..11 in u<kx>). From uniform control flow only.
+struct RowWeights {
+  t0: TileWeights, t1: TileWeights, t2: TileWeights, t3: TileWeights,
+  t4: TileWeights, t5: TileWeights, t6: TileWeights,
+  u0: vec4<f32>, u1: vec4<f32>, u2: vec4<f32>, u3: vec4<f32>,
+  u4: vec4<f32>, u5: vec4<f32>, u6: vec4<f32>,
+}
+
+fn row_weights(wk: u32, lane: u32) -> RowWeights {
+  var w = RowWeights();
+  w.t0 = tile_weights(wk, lane);
+  w.u0 = wide_weights(wk, lane);
+  if (KW > 1u) { w.t1 = tile_weights(wk + p.mp, lane); w.u1 = wide_weights(wk + p.mp, lane); }
+  if (KW > 2u) {
+    w.t2 = tile_weights(wk + 2u * p.mp, lane);
+    w.u2 = wide_weights(wk + 2u * p.mp, lane);
+  }
+  if (KW > 3u) {
+    w.t3 = tile_weights(wk + 3u * p.mp, lane);
+    w.u3 = wide_weights(wk + 3u * p.mp, lane);
+  }
+  if (KW > 4u) {
+    w.t4 = tile_weights(wk + 4u * p.mp, lane);
+    w.u4 = wide_weights(wk + 4u * p.mp, lane);
+  }
+  if (KW > 5u) {
+    w.t5 = tile_weights(wk + 5u * p.mp, lane);
+    w.u5 = wide_weights(wk + 5u * p.mp, lane);
+  }
+  if (KW > 6u) {
+    w.t6 = tile_weights(wk + 6u * p.mp, lane);
+    w.u6 = wide_weights(wk + 6u * p.mp, lane);
+  }
+  return w;
+}
+
+// A kernel row's KW taps (unrolled) with weights w on its 14 values e.
+fn row_apply(acc: Tile8, e: Win16, w: RowWeights) -> Tile8 {
+  var q = tile_fma(acc, w.t0, w.u0, win4(e, 0u), win4(e, 4u));
+  if (KW > 1u) { q = tile_fma(q, w.t1, w.u1, win4(e, 1u), win4(e, 5u)); }
+  if (KW > 2u) { q = tile_fma(q, w.t2, w.u2, win4(e, 2u), win4(e, 6u)); }
+  if (KW > 3u) { q = tile_fma(q, w.t3, w.u3, win4(e, 3u), win4(e, 7u)); }
+  if (KW > 4u) { q = tile_fma(q, w.t4, w.u4, win4(e, 4u), win4(e, 8u)); }
+  if (KW > 5u) { q = tile_fma(q, w.t5, w.u5, win4(e, 5u), win4(e, 9u)); }
+  if (KW > 6u) { q = tile_fma(q, w.t6, w.u6, win4(e, 6u), win4(e, 10u)); }
   return q;
 }
 
-// Tap kx (a constant where called) of a kernel row whose 14 values are e, weights at wi.
-// From uniform control flow only.
-fn row_tap(acc: Tile8, e: Win16, wi: u32, lane: u32, kx: u32) -> Tile8 {
-  return tile_fma(acc, tile_weights(wi, lane), wide_weights(wi, lane), win4(e, kx),
-                  win4(e, kx + 4u));
+// The 4-vector index of input row `row`'s column c0 - SHIFT in channel 0 (base: the group's
+// first channel plane).
+fn row_vec4(base: i32, row: i32, c0: i32) -> i32 {
+  return (base + row * i32(p.w) + c0 - i32(SHIFT)) >> 2u;
 }
+
 
 // The biases of channels co .. co + 7 (those past C_out read the last), loaded once per
 // subgroup and broadcast; from uniform control flow only.

@@ -796,9 +796,10 @@ impl ConvParams {
         (2..=3).contains(&(self.c_out / self.groups.max(1)))
     }
 
-    /// `direct-row8` computes two output rows per invocation (ROWS2): where it reads input
-    /// rows of width `w` as 4-vectors ([`Self::row_vectors`]) and stride and dilation along y
-    /// are 1, so that the second row's kernel rows are the first's moved down by one.
+    /// `direct-row8` and `gemm8-row8-sg` compute two output rows per invocation or pixel tile
+    /// (ROWS2): where they read input rows of width `w` as 4-vectors ([`Self::row_vectors`])
+    /// and stride and dilation along y are 1, so that the second row's kernel rows are the
+    /// first's moved down by one.
     fn row_pairs(&self, w: usize) -> bool {
         self.vec_rows(w) && self.stride[0] == 1 && self.dilation[0] == 1
     }
@@ -991,11 +992,13 @@ impl ConvParams {
                 }]);
             }
             if algorithm == ConvAlgorithm::Gemm8Row8Sg {
-                // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row. A
+                // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row (in
+                // two rows with ROWS2). A
                 // last tile of 4 or fewer channels joins the one before it in a launch of
                 // 12-channel tiles (WIDE); in groups of 4 or fewer outputs (where this kernel
                 // is forced) the one launch computes half tiles (HALF).
-                let tiles_n = n * out[2] * out[3].div_ceil(8);
+                let rows2 = self.row_pairs(wd);
+                let tiles_n = n * out[2].div_ceil(if rows2 { 2 } else { 1 }) * out[3].div_ceil(8);
                 let short = (1..=4).contains(&(m % 8));
                 let wide = short && m > 8;
                 let half = short && !wide;
@@ -1018,6 +1021,7 @@ impl ConvParams {
                             ("HALF", f64::from(u8::from(half))),
                             ("WIDE", f64::from(u8::from(wide))),
                             ("VEC_Y", f64::from(u8::from(out[3].is_multiple_of(4)))),
+                            ("ROWS2", f64::from(u8::from(rows2))),
                         ]
                         .into_iter()
                         .chain(self.row_vectors(wd))
