@@ -112,7 +112,8 @@ fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // dw = 1 the 8 windows of a kernel row overlap: in each of sw phases of its columns the
 // inputs are loaded once and slid along them (with sw = 1, kw + 7 input loads and kw weight
 // loads per 8 * kw multiply-adds; main_row makes 5 loads per 4); dilated rows load 8 taps per
-// weight. With VEC_X (stride 1 along x) each kernel row's 14 values come as 4-vectors and its
+// weight. With ROW_X (stride 1 along x, kw <= 7) each kernel row's 14 values come at once (as
+// 4-vectors where VEC_X) and its
 // taps are unrolled (no loop over kx, no divergent branch: CPU adapters keep every variable a
 // loop or branch assigns in memory); with ROWS2 also (stride and dilation 1 along y) each
 // invocation computes output rows oh and oh + 1 from kh + 1 input rows, each weight loaded
@@ -125,7 +126,7 @@ override PAIR: bool = false;
 override ROWS2: bool = false;
 // Override VEC_Y: W_out is a multiple of 4, so each run is one or two 4-vector stores.
 override VEC_Y: bool = false;
-// VEC_X, SHIFT, X4, KW (row_vec.wgsl): input rows read as 4-vectors where dw = 1.
+// ROW_X, VEC_X, SHIFT, X4, KW (row_vec.wgsl): kernel rows as 14-value windows.
 
 @compute @workgroup_size(64)
 fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -156,7 +157,7 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let ih0 = i32(oh * p.sh) - i32(p.pt);
   let c0 = i32(ow0 * p.sw) - i32(p.pl);
   let kk = p.kh * p.kw;
-  if (VEC_X) {
+  if (ROW_X) {
     let cols = row_columns(c0);
     var r0 = Pair8();
     var r1 = Pair8();
@@ -255,7 +256,7 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   }
 }
 
-// A run's accumulators with VEC_X: pixels 0..3 and 4..7 of channel co (a) and of the pair's
+// A run's accumulators with ROW_X: pixels 0..3 and 4..7 of channel co (a) and of the pair's
 // second channel (b).
 struct Pair8 { a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32> }
 
@@ -263,8 +264,7 @@ struct Pair8 { a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32> }
 // (clamped to a row inside the input) and zeroed where the row or a column lies outside.
 fn window16(xc: u32, ih: i32, c0: i32, cols: Cols) -> Win16 {
   let row = xc + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
-  return masked_window(row_window((i32(row) + c0 - i32(SHIFT)) >> 2u), cols,
-                       ih >= 0 && ih < i32(p.h));
+  return masked_window(row_window_at(i32(row) + c0), cols, ih >= 0 && ih < i32(p.h));
 }
 
 // A kernel row's KW weights of channel co (a) and of the pair's second channel (b).

@@ -129,10 +129,11 @@ override HALF: bool = false;
 override WIDE: bool = false;
 // Override VEC_Y: W_out is a multiple of 4 (store_run).
 override VEC_Y: bool = false;
-// Override ROWS2 (with VEC_X, stride and dilation 1 along y): each pixel tile is a run of 8 in
+// Override ROWS2 (with ROW_X, stride and dilation 1 along y): each pixel tile is a run of 8 in
 // output rows oy and oy + 1, over batch * ceil(H_out / 2) * ceil(W_out / 8) tiles.
 override ROWS2: bool = false;
-// VEC_X, SHIFT, X4, KW (row_vec.wgsl): input rows read as 4-vectors (stride 1): no phase loop,
+// ROW_X, VEC_X, SHIFT, X4, KW (row_vec.wgsl): kernel rows as 14-value windows (stride 1, kw <=
+// 7; read as 4-vectors where VEC_X): no phase loop,
 // and each (kernel row, input channel) step takes the row's 14 values and unrolls its KW taps
 // (on CPU adapters every variable a loop carries is selected by the lane mask at each step).
 
@@ -167,7 +168,7 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     var acc = Tile8();
     // ROWS2: output row oy + 1's accumulators.
     var acc1 = Tile8();
-    if (VEC_X && ROWS2) {
+    if (ROW_X && ROWS2) {
       // Stride and dilation 1 along y: per input channel, input rows top .. top + kh each read
       // once; kernel row ky's weights, loaded once, apply to row top + ky (output row oy) and
       // row top + ky + 1 (output row oy + 1).
@@ -175,35 +176,35 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
       var plane = 0u;
       var wc = wbase;
       for (var ci = 0u; ci < cin_g; ci++) {
-        var e = masked_window(row_window(row_vec4(base, top, c0) + i32(plane >> 2u)), cols,
+        var e = masked_window(row_window_at(row_start(base, top, c0) + i32(plane)), cols,
                               u32(top) < p.h);
         for (var ky = 0u; ky < p.kh; ky++) {
           let w = row_weights(wc + ky * p.kw * p.mp, lane);
           acc = row_apply(acc, e, w);
           let row = top + i32(ky) + 1;
-          e = masked_window(row_window(row_vec4(base, row, c0) + i32(plane >> 2u)), cols,
+          e = masked_window(row_window_at(row_start(base, row, c0) + i32(plane)), cols,
                             u32(row) < p.h);
           acc1 = row_apply(acc1, e, w);
         }
         plane += hw;
         wc += wci;
       }
-    } else if (VEC_X) {
-      // Stride 1 (one phase): each (kernel row, input channel) a step that takes the row's 14
-      // values and unrolls its KW taps.
+    } else if (ROW_X) {
+      // Stride 1 (one phase): each (input channel, kernel row) a step that takes the row's 14
+      // values and unrolls its KW taps, in the order of the ROWS2 path (so that a layer adds
+      // in the same order whichever the launch takes).
       let cols = row_columns(c0);
-      for (var ky = 0u; ky < p.kh; ky++) {
-        let row = top + i32(ky * p.dh);
-        let rok = u32(row) < p.h;
-        let qrow = row_vec4(base, row, c0);
-        var wk = wbase + ky * p.kw * p.mp;
-        var plane = 0u;
-        for (var ci = 0u; ci < cin_g; ci++) {
-          acc = row_apply(acc, masked_window(row_window(qrow + i32(plane >> 2u)), cols, rok),
-                          row_weights(wk, lane));
-          plane += hw;
-          wk += wci;
+      var plane = 0u;
+      var wc = wbase;
+      for (var ci = 0u; ci < cin_g; ci++) {
+        for (var ky = 0u; ky < p.kh; ky++) {
+          let row = top + i32(ky * p.dh);
+          let e = masked_window(row_window_at(row_start(base, row, c0) + i32(plane)), cols,
+                                u32(row) < p.h);
+          acc = row_apply(acc, e, row_weights(wc + ky * p.kw * p.mp, lane));
         }
+        plane += hw;
+        wc += wci;
       }
     } else {
       for (var ph = 0u; ph < phases; ph++) {
@@ -375,10 +376,10 @@ fn row_apply(acc: Tile8, e: Win16, w: RowWeights) -> Tile8 {
   return q;
 }
 
-// The 4-vector index of input row `row`'s column c0 - SHIFT in channel 0 (base: the group's
-// first channel plane).
-fn row_vec4(base: i32, row: i32, c0: i32) -> i32 {
-  return (base + row * i32(p.w) + c0 - i32(SHIFT)) >> 2u;
+// The element of input row `row`, column c0, in the group's first channel (base: that
+// channel's plane).
+fn row_start(base: i32, row: i32, c0: i32) -> i32 {
+  return base + row * i32(p.w) + c0;
 }
 
 

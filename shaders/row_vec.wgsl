@@ -9,7 +9,10 @@
 override VEC_X: bool = false;
 override SHIFT: u32 = 0u;
 override X4: u32 = 1u;
-// Override KW: the kernel's width, for kernels that unroll a kernel row's taps where VEC_X.
+// Override ROW_X: stride and dilation 1 along x and kw <= 7, so a kernel row's 8 windows are 14
+// values from one start (row_window_at; as 4-vectors where VEC_X, else kw + 7 single loads) and
+// the kernels unroll its KW taps (override KW, the kernel's width).
+override ROW_X: bool = false;
 override KW: u32 = 1u;
 
 // A kernel row's values for 8 windows of stride 1: x0 .. x6, the first 7 columns of the first
@@ -38,6 +41,29 @@ fn row_window(q: i32) -> RowWindow {
     pick(v0, v1, v2, v3, v4, SHIFT + 8u), pick(v0, v1, v2, v3, v4, SHIFT + 9u),
     pick(v0, v1, v2, v3, v4, SHIFT + 10u), pick(v0, v1, v2, v3, v4, SHIFT + 11u),
     pick(v0, v1, v2, v3, v4, SHIFT + 12u), pick(v0, v1, v2, v3, v4, SHIFT + 13u));
+}
+
+// The 14 values of a kernel row's 8 windows from element i of x on (unmasked; elements left of
+// the buffer's start read element 0): row_window where VEC_X (rows start on 4-element
+// boundaries), else the KW + 7 values the taps use, one load each.
+fn row_window_at(i: i32) -> RowWindow {
+  if (VEC_X) { return row_window((i - i32(SHIFT)) >> 2u); }
+  var r = RowWindow();
+  r.x0 = f32(load_x(u32(max(i, 0))));
+  r.x1 = f32(load_x(u32(max(i + 1, 0))));
+  r.x2 = f32(load_x(u32(max(i + 2, 0))));
+  r.x3 = f32(load_x(u32(max(i + 3, 0))));
+  r.x4 = f32(load_x(u32(max(i + 4, 0))));
+  r.x5 = f32(load_x(u32(max(i + 5, 0))));
+  r.x6 = f32(load_x(u32(max(i + 6, 0))));
+  r.y0 = f32(load_x(u32(max(i + 7, 0))));
+  if (KW > 1u) { r.y1 = f32(load_x(u32(max(i + 8, 0)))); }
+  if (KW > 2u) { r.y2 = f32(load_x(u32(max(i + 9, 0)))); }
+  if (KW > 3u) { r.y3 = f32(load_x(u32(max(i + 10, 0)))); }
+  if (KW > 4u) { r.y4 = f32(load_x(u32(max(i + 11, 0)))); }
+  if (KW > 5u) { r.y5 = f32(load_x(u32(max(i + 12, 0)))); }
+  if (KW > 6u) { r.y6 = f32(load_x(u32(max(i + 13, 0)))); }
+  return r;
 }
 
 // Value j of the 4-vectors v0 .. v4 read as one array of 20, with selects (j is a constant

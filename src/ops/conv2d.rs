@@ -149,11 +149,11 @@ pub enum ConvAlgorithm {
     /// `DirectRow` with 8 pixels per invocation (entry `main_row8`): with dilation 1 along x
     /// the 8 windows' input values of a kernel row are loaded once and slid along it (in s
     /// phases for stride s); in groups of 2 or 3 outputs each invocation computes two
-    /// channels from the same inputs. With stride 1 and W a multiple of 4 the rows are read
-    /// as 4-vectors (`row_vec.wgsl`) and each kernel row's taps unrolled, and with stride and
-    /// dilation 1 along y each invocation computes two output rows from kh + 1 input rows;
-    /// with W_out a multiple of 4 the runs are stored as 4-vectors. For CPU adapters, where
-    /// every load is a loop over the lanes.
+    /// channels from the same inputs. With stride 1 along x and kw <= 7 each kernel row's 14
+    /// values are read at once (as 4-vectors where W is a multiple of 4, `row_vec.wgsl`) and
+    /// its taps unrolled, and with stride and dilation 1 along y each invocation computes two
+    /// output rows from kh + 1 input rows; with W_out a multiple of 4 the runs are stored as
+    /// 4-vectors. For CPU adapters, where every load is a loop over the lanes.
     DirectRow8,
     /// Implicit GEMM with 4 x 4 register tiles (`conv2d_gemm.wgsl`); weights repacked at load.
     Gemm,
@@ -534,22 +534,29 @@ impl ConvParams {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0; 4]
     }
 
-    /// Whether the row kernels read input rows `w` wide as 4-vectors: they start on 4-element
-    /// boundaries (stride and dilation 1 along x, W a multiple of 4) and a kernel row's 8
-    /// windows take at most 5 of them (kw <= 7).
-    fn vec_rows(&self, w: usize) -> bool {
-        self.stride[1] == 1 && self.dilation[1] == 1 && w.is_multiple_of(4) && self.kernel[1] <= 7
+    /// Whether the row kernels take a kernel row's 8 windows as 14 values from one start and
+    /// unroll its taps: stride and dilation 1 along x, kw <= 7.
+    fn row_windows(&self) -> bool {
+        self.stride[1] == 1 && self.dilation[1] == 1 && self.kernel[1] <= 7
     }
 
-    /// The overrides VEC_X, SHIFT, X4 and KW of the row kernels (`shaders/row_vec.wgsl`) for
-    /// an input `w` wide: rows read as 4-vectors where [`Self::vec_rows`]; the first window's
+    /// Whether the row kernels read those values as 4-vectors: input rows `w` wide start on
+    /// 4-element boundaries (W a multiple of 4) and 8 windows take at most 5 of them.
+    fn vec_rows(&self, w: usize) -> bool {
+        self.row_windows() && w.is_multiple_of(4)
+    }
+
+    /// The overrides ROW_X, VEC_X, SHIFT, X4 and KW of the row kernels (`shaders/row_vec.wgsl`)
+    /// for an input `w` wide: [`Self::row_windows`]; rows read as 4-vectors where
+    /// [`Self::vec_rows`]; the first window's
     /// offset from the 4-aligned column below it; the 4-vectors the 8 windows cover; the
     /// kernel's width (for the unrolled taps).
-    fn row_vectors(&self, w: usize) -> [(&'static str, f64); 4] {
+    fn row_vectors(&self, w: usize) -> [(&'static str, f64); 5] {
         let shift = (4 - self.padding[1] % 4) % 4;
         let x4 = (shift + self.kernel[1] + 7).div_ceil(4);
         let on = self.vec_rows(w);
         [
+            ("ROW_X", f64::from(u8::from(self.row_windows()))),
             ("VEC_X", f64::from(u8::from(on))),
             ("SHIFT", shift as f64),
             ("X4", x4 as f64),
@@ -686,19 +693,20 @@ impl ConvParams {
         }
     }
 
-    /// Whether the subgroup matmuls would leave more than half of each workgroup idle on
-    /// `batch` > 1 images of `pixels` pixels: they take one image per workgroup (images are the
-    /// dispatch's z), whose rows of `Params.wx` invocations each take an 8-row tile of the
-    /// outputs per group and 8 pixels per invocation, so a layer with few outputs on a small
-    /// image fills few of them (NIN's last 1x1 layer, 10 outputs on 8x8: 16 of 64 invocations;
-    /// at batch 32 on lavapipe 2.05 ms, 0.37 ms with `Gemm8Row8Sg`, whose tiles run over the
-    /// whole batch; at batch 1 both take one workgroup and the matmul is as fast).
-    pub fn matmul_idles(&self, batch: usize, pixels: usize, target: Target) -> bool {
+    /// Whether the subgroup matmuls would leave more than half of each workgroup idle on images
+    /// of `pixels` pixels: they take one image per workgroup (images are the dispatch's z),
+    /// whose rows of `Params.wx` invocations each take an 8-row tile of the outputs per group
+    /// and 8 pixels per invocation, so a layer with few outputs on a small image fills few of
+    /// them (NIN's last 1x1 layer, 10 outputs on 8x8: 16 of 64 invocations; at batch 32 on
+    /// lavapipe 2.05 ms, 0.37 ms with `Gemm8Row8Sg`, whose tiles run over the whole batch; at
+    /// batch 1 0.15 and 0.19 ms). Not decided by the batch, so that a layer adds in the same
+    /// order at every batch size.
+    pub fn matmul_idles(&self, pixels: usize, target: Target) -> bool {
         let m_tiles = (self.c_out / self.groups.max(1)).div_ceil(8);
         let n_tiles = pixels.div_ceil(8);
         let wx = target.subgroup_row(n_tiles) as usize;
         let busy = m_tiles.min(64 / wx) * n_tiles.min(wx);
-        batch > 1 && target.subgroup.is_some() && 2 * busy < 64
+        target.subgroup.is_some() && 2 * busy < 64
     }
 
     /// The shared-memory tile kernel [`ConvAlgorithm::Tile`] takes for `n_pix` output pixels,
@@ -756,7 +764,7 @@ impl ConvParams {
         target: Target,
     ) -> ConvAlgorithm {
         let n_pix = batch * pixels;
-        if algorithm == ConvAlgorithm::MatmulSg && self.matmul_idles(batch, pixels, target) {
+        if algorithm == ConvAlgorithm::MatmulSg && self.matmul_idles(pixels, target) {
             return self.launched(ConvAlgorithm::Gemm8Row8Sg, batch, pixels, target);
         }
         if algorithm == ConvAlgorithm::Gemm8Row8Sg {
@@ -797,11 +805,11 @@ impl ConvParams {
     }
 
     /// `direct-row8` and `gemm8-row8-sg` compute two output rows per invocation or pixel tile
-    /// (ROWS2): where they read input rows of width `w` as 4-vectors ([`Self::row_vectors`])
-    /// and stride and dilation along y are 1, so that the second row's kernel rows are the
+    /// (ROWS2): where they take kernel rows as 14-value windows ([`Self::row_windows`]) and
+    /// stride and dilation along y are 1, so that the second row's kernel rows are the
     /// first's moved down by one.
-    fn row_pairs(&self, w: usize) -> bool {
-        self.vec_rows(w) && self.stride[0] == 1 && self.dilation[0] == 1
+    fn row_pairs(&self) -> bool {
+        self.row_windows() && self.stride[0] == 1 && self.dilation[0] == 1
     }
 
     /// Elements of [`Self::device_weight`]'s result.
@@ -997,7 +1005,10 @@ impl ConvParams {
                 // last tile of 4 or fewer channels joins the one before it in a launch of
                 // 12-channel tiles (WIDE); in groups of 4 or fewer outputs (where this kernel
                 // is forced) the one launch computes half tiles (HALF).
-                let rows2 = self.row_pairs(wd);
+                // Row pairs halve the pixel tiles: not where that leaves fewer than 8 (a 7x7 map
+                // at batch 1: 512 -> 512 3x3 9.7 ms with single rows, 15.6 with pairs on
+                // lavapipe; 145 and 133 ms at batch 16).
+                let rows2 = self.row_pairs() && n * out[2].div_ceil(2) * out[3].div_ceil(8) >= 8;
                 let tiles_n = n * out[2].div_ceil(if rows2 { 2 } else { 1 }) * out[3].div_ceil(8);
                 let short = (1..=4).contains(&(m % 8));
                 let wide = short && m > 8;
@@ -1101,7 +1112,7 @@ impl ConvParams {
                 } else {
                     self.c_out
                 };
-                let rows = out[2].div_ceil(if self.row_pairs(wd) { 2 } else { 1 });
+                let rows = out[2].div_ceil(if self.row_pairs() { 2 } else { 1 });
                 (
                     &DIRECT_ROW8_KERNEL,
                     out[0] * planes * rows * out[3].div_ceil(8),
@@ -1122,7 +1133,7 @@ impl ConvParams {
                     ("SX", f64::from(geometry.sw)),
                     ("PAIR", f64::from(u8::from(self.pairs()))),
                     ("VEC_Y", f64::from(u8::from(out[3].is_multiple_of(4)))),
-                    ("ROWS2", f64::from(u8::from(self.row_pairs(wd)))),
+                    ("ROWS2", f64::from(u8::from(self.row_pairs()))),
                 ]
                 .into_iter()
                 .chain(self.row_vectors(wd))
