@@ -3,7 +3,8 @@
 // `main_row8`, 8 of them.
 // Bindings: 0 Params (uniform), 1 y [N, C_out, H_out, W_out], 2 x [N, C_in, H, W],
 //           3 w [C_out, C_in/groups, kh, kw], 4 b [C_out].
-// Overrides: SX, PAIR, KW, ROWS2, VEC_Y (main_row8). Grid: `total` invocations (outputs, or rows' runs of 4 or 8) over x and y.
+// Overrides: SX, PAIR, ROWS2, VEC_Y and row_vec.wgsl's (main_row8). Grid: `total` invocations
+// (outputs, or rows' runs of 4 or 8) over x and y.
 struct Params {
   n: u32, c_in: u32, h: u32, w: u32,
   c_out: u32, ho: u32, wo: u32, groups: u32,
@@ -45,12 +46,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   store_y(o, activate(acc + f32(load_b(co)), p.act));
 }
 
-// Row run o of `width` output pixels: (its first column, its output row, the index of its
-// output plane: image * C_out + channel).
-fn row_run(o: u32, width: u32) -> vec3<u32> {
+// Row run o of `width` output pixels in a plane of `bands` bands of output rows: (its first
+// column, its band, the index of its output plane).
+fn row_run(o: u32, width: u32, bands: u32) -> vec3<u32> {
   let runs = (p.wo + width - 1u) / width;
   let t1 = o / runs;
-  return vec3<u32>((o % runs) * width, t1 % p.ho, t1 / p.ho);
+  return vec3<u32>((o % runs) * width, t1 % bands, t1 / bands);
 }
 
 // Input value at column `col` of the row starting at `row`; zero in the padding.
@@ -68,7 +69,7 @@ fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
             @builtin(local_invocation_index) lid: u32) {
   let o = flat_id(wid, nwg, lid);
   if (o >= p.total) { return; }
-  let r = row_run(o, 4u);
+  let r = row_run(o, 4u, p.ho);
   let ow0 = r.x;
   let oh = r.y;
   let co = r.z % p.c_out;
@@ -109,15 +110,13 @@ fn main_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 
 // main_row8: output pixels ow0 .. ow0 + 7 of one row of one output channel, for the layers
 // main_row takes on CPU adapters, where every storage load is a loop over the lanes. With
-// dw = 1 the 8 windows of a kernel row overlap: in each of sw phases of its columns the
-// inputs are loaded once and slid along them (with sw = 1, kw + 7 input loads and kw weight
-// loads per 8 * kw multiply-adds; main_row makes 5 loads per 4); dilated rows load 8 taps per
-// weight. With ROW_X (stride 1 along x, kw <= 7) each kernel row's 14 values come at once (as
-// 4-vectors where VEC_X) and its
-// taps are unrolled (no loop over kx, no divergent branch: CPU adapters keep every variable a
-// loop or branch assigns in memory); with ROWS2 also (stride and dilation 1 along y) each
-// invocation computes output rows oh and oh + 1 from kh + 1 input rows, each weight loaded
-// once for both. total = N * P * ceil(H_out / (1 or 2)) * ceil(W_out / 8), P = C_out, or with
+// ROW_X (stride and dilation 1 along x, kw <= 7) each kernel row's 14 values for the 8
+// windows come at once (as 4-vectors where VEC_X) and its taps are unrolled (no loop over kx,
+// no divergent branch: CPU adapters keep every variable a loop or branch assigns in memory);
+// with ROWS2 also (stride and dilation 1 along y) each invocation computes output rows oh and
+// oh + 1 from kh + 1 input rows, each weight loaded once for both. Otherwise, with dw = 1, in
+// each of sw phases of a kernel row's columns the inputs are loaded once and slid along the
+// windows; dilated rows load 8 taps per weight. total = N * P * ceil(H_out / (1 or 2)) * ceil(W_out / 8), P = C_out, or with
 // PAIR groups * ceil(M / 2). Overrides: SX, the stride along x (sw), compiled in so that the
 // stride-1 pipeline has one phase and unit steps; PAIR, for groups of 2 or 3 outputs: each
 // invocation also computes the next channel of its group from the same loaded inputs; ROWS2.
@@ -133,12 +132,11 @@ fn main_row8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) lid: u32) {
   let o = flat_id(wid, nwg, lid);
   if (o >= p.total) { return; }
-  let runs = (p.wo + 7u) / 8u;
-  let rows = select(p.ho, (p.ho + 1u) / 2u, ROWS2);
-  let t1 = o / runs;
-  let ow0 = (o % runs) * 8u;
-  let oh = (t1 % rows) * select(1u, 2u, ROWS2);
-  let t2 = t1 / rows;
+  // Bands of one output row, or of two with ROWS2.
+  let r = row_run(o, 8u, select(p.ho, (p.ho + 1u) / 2u, ROWS2));
+  let ow0 = r.x;
+  let oh = r.y * select(1u, 2u, ROWS2);
+  let t2 = r.z;
   let m = p.c_out / p.groups;
   var co = t2 % p.c_out;
   var n = t2 / p.c_out;

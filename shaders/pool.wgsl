@@ -41,10 +41,10 @@ fn gather(acc: vec4<f32>, v: vec4<f32>, take: vec4<bool>) -> vec4<f32> {
   return select(acc, acc + v, take);
 }
 
-// Whether output row j of the invocation's ROWS takes input row r (its window's rows are
+// Whether output row j of the invocation's rows takes input row r (its window's rows are
 // j * SH .. j * SH + KH - 1).
 fn takes_row(j: u32, r: u32) -> vec4<bool> {
-  return vec4<bool>(j < ROWS && r >= j * SH && r < j * SH + KH);
+  return vec4<bool>(r >= j * SH && r < j * SH + KH);
 }
 
 @compute @workgroup_size(64)

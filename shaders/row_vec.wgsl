@@ -1,8 +1,9 @@
 
-// row_vec: input rows read as 4-vectors, shared by the row kernels that slide 8 windows along
-// a kernel row (conv2d.wgsl's main_row8, conv2d_gemm_sg.wgsl's main8_row8_sg); appended to
-// them, with x bound as 4-vectors. On CPU adapters every load is a gather, one lane at a time:
-// X4 4-vector loads replace kw + 7 single ones.
+// row_vec: a kernel row's values for 8 windows of stride 1, shared by the row kernels
+// (conv2d.wgsl's main_row8, conv2d_gemm_sg.wgsl's main8_row8_sg); appended to them, with x
+// bound as 4-vectors. On CPU adapters every load is a loop over the lanes: where rows start on
+// 4-element boundaries, X4 4-vector loads replace kw + 7 single ones. Also the masked window
+// (Win16) the kernels' unrolled taps read.
 // Overrides VEC_X, SHIFT, X4: the kernel reads rows so (stride 1, kw <= 7 and W a multiple of
 // 4, so that every input row starts on a 4-element boundary); SHIFT = (-pl) mod 4, the first
 // window's offset from the 4-aligned column below it; X4 = ceil((SHIFT + kw + 7) / 4) <= 5.
