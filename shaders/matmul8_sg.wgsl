@@ -36,33 +36,38 @@ fn store_colb(c_base: u32, m0: u32, n: u32, acc: vec4<f32>, bias: vec4<f32>) {
   }
 }
 
+// Four rows by 8 columns of an invocation's tile: column j's 4 rows in c{j}.
+struct Cols8 {
+  c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>,
+  c4: vec4<f32>, c5: vec4<f32>, c6: vec4<f32>, c7: vec4<f32>,
+}
+
 // Rows m0 .. m0 + 3 (those below M) of the 8 columns n0 .. n0 + 7 (those below N), with the
 // biases and the activation. With VEC_C (C's columns have unit stride and N and C's other
 // strides are multiples of 4, so n0 starts a 4-vector) each row's 8 are two 4-vector stores.
-fn store_cols8(c_base: u32, m0: u32, n0: u32, bias: vec4<f32>, a0: vec4<f32>, a1: vec4<f32>,
-               a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>,
-               a7: vec4<f32>) {
+fn store_cols8(c_base: u32, m0: u32, n0: u32, bias: vec4<f32>, q: Cols8) {
   if (VEC_C) {
     if (n0 >= p.n) { return; }
     for (var i = 0u; i < 4u; i++) {
       if (m0 + i < p.m) {
         let o = c_base + (m0 + i) * p.sc_m + n0;
-        store4_y(o, activate4(vec4<f32>(a0[i], a1[i], a2[i], a3[i]) + bias[i], p.act));
+        store4_y(o, activate4(vec4<f32>(q.c0[i], q.c1[i], q.c2[i], q.c3[i]) + bias[i], p.act));
         if (n0 + 4u < p.n) {
-          store4_y(o + 4u, activate4(vec4<f32>(a4[i], a5[i], a6[i], a7[i]) + bias[i], p.act));
+          store4_y(o + 4u,
+                   activate4(vec4<f32>(q.c4[i], q.c5[i], q.c6[i], q.c7[i]) + bias[i], p.act));
         }
       }
     }
     return;
   }
-  store_colb(c_base, m0, n0, a0, bias);
-  store_colb(c_base, m0, n0 + 1u, a1, bias);
-  store_colb(c_base, m0, n0 + 2u, a2, bias);
-  store_colb(c_base, m0, n0 + 3u, a3, bias);
-  store_colb(c_base, m0, n0 + 4u, a4, bias);
-  store_colb(c_base, m0, n0 + 5u, a5, bias);
-  store_colb(c_base, m0, n0 + 6u, a6, bias);
-  store_colb(c_base, m0, n0 + 7u, a7, bias);
+  store_colb(c_base, m0, n0, q.c0, bias);
+  store_colb(c_base, m0, n0 + 1u, q.c1, bias);
+  store_colb(c_base, m0, n0 + 2u, q.c2, bias);
+  store_colb(c_base, m0, n0 + 3u, q.c3, bias);
+  store_colb(c_base, m0, n0 + 4u, q.c4, bias);
+  store_colb(c_base, m0, n0 + 5u, q.c5, bias);
+  store_colb(c_base, m0, n0 + 6u, q.c6, bias);
+  store_colb(c_base, m0, n0 + 7u, q.c7, bias);
 }
 
 @compute @workgroup_size(64)
@@ -127,102 +132,128 @@ fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   }
 }
 
-// main_sg8: main_sg with 8 columns per invocation (two 4-vectors of B): with the weights shared
-// by broadcast, one weight gather and 8 input gathers feed 64 multiply-adds. Rows of wx
-// invocations cover 8 * wx columns. Grid: x = min(ceil(N / (8 * wx)), 65535), y and z as
-// main_sg.
+// main_sgt: main_sg with 8 columns per invocation (two 4-vectors of B) and TILES 8-row tiles
+// of A (1, 2 or 4: 8, 16 or 32 rows), each tile's weights loaded once per subgroup and
+// broadcast: per k, TILES weight gathers and 8 input gathers feed 64 * TILES multiply-adds. On
+// lavapipe the input loads were about half of the 8-row kernel's time (NIN's conv1b: 117 ms,
+// 61 without them), hence the taller tiles. A repacked to MP = M rounded up to 8, as for every
+// kernel here: a tall tile that runs past MP reads the last 8 rows again for its rows past M.
+// The K loop takes two steps per iteration and assigns each accumulator once per iteration:
+// lavapipe turns every assignment in a loop into a select by the lane mask and, with 256
+// accumulators held in memory, a load and a store (1x1 layers 1.12-1.26x; three or four steps
+// were slower, the loaded operands no longer fitting).
+// Override TILES. Rows of wx invocations cover 8 * wx columns. Grid: x = min(ceil(N / (8 * wx)),
+// 65535), y = ceil(ceil(M / (8 * TILES)) / (64 / wx)), z as main_sg.
+override TILES: u32 = 1u;
+
+// 8 * TILES rows by 8 columns: rows 4i .. 4i + 3 in r{i} (r0, r1 with one tile; r0 .. r3 with
+// two).
+struct Acc {
+  r0: Cols8, r1: Cols8, r2: Cols8, r3: Cols8, r4: Cols8, r5: Cols8, r6: Cols8, r7: Cols8,
+}
+
+// The TILES tiles' weights at one k (t0: rows 0 .. 7, t1: 8 .. 15, ...).
+struct StepWeights {
+  t0: TileWeights, t1: TileWeights, t2: TileWeights, t3: TileWeights,
+}
+
+// The weights of the invocation's tiles at offset ai of the repacked A, tile t at ai + o[t - 1]
+// (t > 0). From uniform control flow only (tile_weights).
+fn step_weights(ai: u32, o: vec3<u32>, lane: u32) -> StepWeights {
+  var w: StepWeights;
+  w.t0 = tile_weights(ai, lane);
+  if (TILES > 1u) { w.t1 = tile_weights(ai + o.x, lane); }
+  if (TILES > 2u) {
+    w.t2 = tile_weights(ai + o.y, lane);
+    w.t3 = tile_weights(ai + o.z, lane);
+  }
+  return w;
+}
+
+// q + w x^T for 4 rows' weights w and the 8 columns' inputs xa (columns 0 .. 3), xb (4 .. 7).
+fn cols8_fma(q: Cols8, w: vec4<f32>, xa: vec4<f32>, xb: vec4<f32>) -> Cols8 {
+  return Cols8(q.c0 + w * xa.x, q.c1 + w * xa.y, q.c2 + w * xa.z, q.c3 + w * xa.w,
+               q.c4 + w * xb.x, q.c5 + w * xb.y, q.c6 + w * xb.z, q.c7 + w * xb.w);
+}
+
+// Two k steps: acc plus the weights w0 times the inputs xa0, xb0 and w1 times xa1, xb1, each
+// accumulator assigned once.
+fn cols8_fma2(q: Cols8, w0: vec4<f32>, xa0: vec4<f32>, xb0: vec4<f32>, w1: vec4<f32>,
+              xa1: vec4<f32>, xb1: vec4<f32>) -> Cols8 {
+  return Cols8(q.c0 + w0 * xa0.x + w1 * xa1.x, q.c1 + w0 * xa0.y + w1 * xa1.y,
+               q.c2 + w0 * xa0.z + w1 * xa1.z, q.c3 + w0 * xa0.w + w1 * xa1.w,
+               q.c4 + w0 * xb0.x + w1 * xb1.x, q.c5 + w0 * xb0.y + w1 * xb1.y,
+               q.c6 + w0 * xb0.z + w1 * xb1.z, q.c7 + w0 * xb0.w + w1 * xb1.w);
+}
+
+fn acc_step2(acc: Acc, w0: StepWeights, xa0: vec4<f32>, xb0: vec4<f32>, w1: StepWeights,
+             xa1: vec4<f32>, xb1: vec4<f32>) -> Acc {
+  var q = acc;
+  q.r0 = cols8_fma2(q.r0, w0.t0.lo, xa0, xb0, w1.t0.lo, xa1, xb1);
+  q.r1 = cols8_fma2(q.r1, w0.t0.hi, xa0, xb0, w1.t0.hi, xa1, xb1);
+  if (TILES > 1u) {
+    q.r2 = cols8_fma2(q.r2, w0.t1.lo, xa0, xb0, w1.t1.lo, xa1, xb1);
+    q.r3 = cols8_fma2(q.r3, w0.t1.hi, xa0, xb0, w1.t1.hi, xa1, xb1);
+  }
+  if (TILES > 2u) {
+    q.r4 = cols8_fma2(q.r4, w0.t2.lo, xa0, xb0, w1.t2.lo, xa1, xb1);
+    q.r5 = cols8_fma2(q.r5, w0.t2.hi, xa0, xb0, w1.t2.hi, xa1, xb1);
+    q.r6 = cols8_fma2(q.r6, w0.t3.lo, xa0, xb0, w1.t3.lo, xa1, xb1);
+    q.r7 = cols8_fma2(q.r7, w0.t3.hi, xa0, xb0, w1.t3.hi, xa1, xb1);
+  }
+  return q;
+}
+
+// One k step: acc plus the step's weights times the 8 columns' inputs xa, xb.
+fn acc_step(acc: Acc, w: StepWeights, xa: vec4<f32>, xb: vec4<f32>) -> Acc {
+  var q = acc;
+  q.r0 = cols8_fma(q.r0, w.t0.lo, xa, xb);
+  q.r1 = cols8_fma(q.r1, w.t0.hi, xa, xb);
+  if (TILES > 1u) {
+    q.r2 = cols8_fma(q.r2, w.t1.lo, xa, xb);
+    q.r3 = cols8_fma(q.r3, w.t1.hi, xa, xb);
+  }
+  if (TILES > 2u) {
+    q.r4 = cols8_fma(q.r4, w.t2.lo, xa, xb);
+    q.r5 = cols8_fma(q.r5, w.t2.hi, xa, xb);
+    q.r6 = cols8_fma(q.r6, w.t3.lo, xa, xb);
+    q.r7 = cols8_fma(q.r7, w.t3.hi, xa, xb);
+  }
+  return q;
+}
+
+// Tile t's 8 rows (those below M) from m0 + 8 t, with their biases: from uniform control flow
+// only (the biases are broadcast); own: whether the invocation stores.
+fn store_tile(c_base: u32, bias_base: u32, m0: u32, n0: u32, lane: u32, own: bool, lo: Cols8,
+              hi: Cols8) {
+  let bt = rows_bias(bias_base, m0, lane);
+  if (own) {
+    store_cols8(c_base, m0, n0, bt.lo, lo);
+    store_cols8(c_base, m0 + 4u, n0, bt.hi, hi);
+  }
+}
+
 @compute @workgroup_size(64)
-fn main_sg8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) li: u32,
             @builtin(subgroup_invocation_id) lane: u32) {
   let wx = p.wx;
-  let lid3 = vec2<u32>(li % wx, li / wx);
+  let rows = 8u * TILES;
+  // Row li / wx of wx invocations, li % wx along it (a 1-D workgroup: naga takes subgroup
+  // builtins only there).
   let g = wid.z % p.groups;
   let b = wid.z / p.groups;
-  let lid = lid3.x;
+  let lid = li % wx;
   let mp = (p.m + 7u) / 8u * 8u;
-  let tm = wid.y * (64u / wx) + lid3.y;
-  let m0 = min(tm, mp / 8u - 1u) * 8u;
-  let own_tile = tm * 8u < mp;
-  let b_base = b * p.sb_b + g * p.sb_g;
-  let c_base = b * p.sc_b + g * p.sc_g;
-  let bias_base = g * p.m;
-  let a_base = g * p.k * mp + m0;
-  for (var blk = wid.x; blk * 8u * wx < p.n; blk += nwg.x) {
-    let n0 = blk * 8u * wx + lid * 8u;
-    let cols_lo = cols4(b_base, n0);
-    let cols_hi = cols4(b_base, n0 + 4u);
-    var lo0 = vec4<f32>(0.0);
-    var lo1 = vec4<f32>(0.0);
-    var lo2 = vec4<f32>(0.0);
-    var lo3 = vec4<f32>(0.0);
-    var lo4 = vec4<f32>(0.0);
-    var lo5 = vec4<f32>(0.0);
-    var lo6 = vec4<f32>(0.0);
-    var lo7 = vec4<f32>(0.0);
-    var hi0 = vec4<f32>(0.0);
-    var hi1 = vec4<f32>(0.0);
-    var hi2 = vec4<f32>(0.0);
-    var hi3 = vec4<f32>(0.0);
-    var hi4 = vec4<f32>(0.0);
-    var hi5 = vec4<f32>(0.0);
-    var hi6 = vec4<f32>(0.0);
-    var hi7 = vec4<f32>(0.0);
-    var ai = a_base;
-    var kb = 0u;
-    for (var kk = 0u; kk < p.k; kk++) {
-      let t = tile_weights(ai, lane);
-      let a = t.lo;
-      let c = t.hi;
-      ai += mp;
-      let x0 = vec4<f32>(load_cols4(cols_lo, kb));
-      let x1 = vec4<f32>(load_cols4(cols_hi, kb));
-      kb += p.sb_k;
-      lo0 += a * x0.x;
-      lo1 += a * x0.y;
-      lo2 += a * x0.z;
-      lo3 += a * x0.w;
-      lo4 += a * x1.x;
-      lo5 += a * x1.y;
-      lo6 += a * x1.z;
-      lo7 += a * x1.w;
-      hi0 += c * x0.x;
-      hi1 += c * x0.y;
-      hi2 += c * x0.z;
-      hi3 += c * x0.w;
-      hi4 += c * x1.x;
-      hi5 += c * x1.y;
-      hi6 += c * x1.z;
-      hi7 += c * x1.w;
-    }
-    let bt = rows_bias(bias_base, m0, lane);
-    if (own_tile) {
-      store_cols8(c_base, m0, n0, bt.lo, lo0, lo1, lo2, lo3,
-                  lo4, lo5, lo6, lo7);
-      store_cols8(c_base, m0 + 4u, n0, bt.hi, hi0, hi1, hi2, hi3,
-                  hi4, hi5, hi6, hi7);
-    }
-  }
-}
-
-
-// main_sg16, main_sg32: main_sg8 with 16 or 32 rows per invocation (two or four 8-row tiles of A,
-// each loaded once per subgroup and broadcast): per k, 2 or 4 weight gathers and the same 8 input
-// gathers feed 128 or 256 multiply-adds. On lavapipe the input loads were about half of
-// main_sg8's time (NIN's conv1b: 117 ms, 61 without them). A repacked to MP = M rounded up to 16
-// or 32. Grid: x as main_sg8, y = ceil(ceil(M / rows) / (64 / wx)), z as main_sg.
-@compute @workgroup_size(64)
-fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) li: u32,
-             @builtin(subgroup_invocation_id) lane: u32) {
-  let wx = p.wx;
-  let g = wid.z % p.groups;
-  let b = wid.z / p.groups;
-  let lid = li % wx;
-  let mp = (p.m + 15u) / 16u * 16u;
+  let tiles_m = (p.m + rows - 1u) / rows;
   let tm = wid.y * (64u / wx) + li / wx;
-  let m0 = min(tm, mp / 16u - 1u) * 16u;
-  let own_tile = tm * 16u < mp;
+  // Invocations past the last tile load the last tile and store nothing.
+  let m0 = min(tm, tiles_m - 1u) * rows;
+  let own_tile = tm < tiles_m;
+  // Tiles 1 .. 3's offsets from m0, those past MP reading the last 8 rows again (never stored:
+  // their rows are past M).
+  let last = mp - 8u;
+  let o = vec3<u32>(min(m0 + 8u, last), min(m0 + 16u, last), min(m0 + 24u, last)) - m0;
   let b_base = b * p.sb_b + g * p.sb_g;
   let c_base = b * p.sc_b + g * p.sc_g;
   let bias_base = g * p.m;
@@ -231,132 +262,31 @@ fn main_sg16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let n0 = blk * 8u * wx + lid * 8u;
     let cols_lo = cols4(b_base, n0);
     let cols_hi = cols4(b_base, n0 + 4u);
-    var s0_0: vec4<f32>; var s0_1: vec4<f32>; var s0_2: vec4<f32>; var s0_3: vec4<f32>;
-    var s0_4: vec4<f32>; var s0_5: vec4<f32>; var s0_6: vec4<f32>; var s0_7: vec4<f32>;
-    var s1_0: vec4<f32>; var s1_1: vec4<f32>; var s1_2: vec4<f32>; var s1_3: vec4<f32>;
-    var s1_4: vec4<f32>; var s1_5: vec4<f32>; var s1_6: vec4<f32>; var s1_7: vec4<f32>;
-    var s2_0: vec4<f32>; var s2_1: vec4<f32>; var s2_2: vec4<f32>; var s2_3: vec4<f32>;
-    var s2_4: vec4<f32>; var s2_5: vec4<f32>; var s2_6: vec4<f32>; var s2_7: vec4<f32>;
-    var s3_0: vec4<f32>; var s3_1: vec4<f32>; var s3_2: vec4<f32>; var s3_3: vec4<f32>;
-    var s3_4: vec4<f32>; var s3_5: vec4<f32>; var s3_6: vec4<f32>; var s3_7: vec4<f32>;
+    var acc = Acc();
     var ai = a_base;
     var kb = 0u;
-    for (var kk = 0u; kk < p.k; kk++) {
-      let t0 = tile_weights(ai + 0u, lane);
-      let t1 = tile_weights(ai + 8u, lane);
-      ai += mp;
-      let x0 = vec4<f32>(load_cols4(cols_lo, kb));
-      let x1 = vec4<f32>(load_cols4(cols_hi, kb));
-      kb += p.sb_k;
-      s0_0 += t0.lo * x0.x; s0_1 += t0.lo * x0.y; s0_2 += t0.lo * x0.z; s0_3 += t0.lo * x0.w;
-      s0_4 += t0.lo * x1.x; s0_5 += t0.lo * x1.y; s0_6 += t0.lo * x1.z; s0_7 += t0.lo * x1.w;
-      s1_0 += t0.hi * x0.x; s1_1 += t0.hi * x0.y; s1_2 += t0.hi * x0.z; s1_3 += t0.hi * x0.w;
-      s1_4 += t0.hi * x1.x; s1_5 += t0.hi * x1.y; s1_6 += t0.hi * x1.z; s1_7 += t0.hi * x1.w;
-      s2_0 += t1.lo * x0.x; s2_1 += t1.lo * x0.y; s2_2 += t1.lo * x0.z; s2_3 += t1.lo * x0.w;
-      s2_4 += t1.lo * x1.x; s2_5 += t1.lo * x1.y; s2_6 += t1.lo * x1.z; s2_7 += t1.lo * x1.w;
-      s3_0 += t1.hi * x0.x; s3_1 += t1.hi * x0.y; s3_2 += t1.hi * x0.z; s3_3 += t1.hi * x0.w;
-      s3_4 += t1.hi * x1.x; s3_5 += t1.hi * x1.y; s3_6 += t1.hi * x1.z; s3_7 += t1.hi * x1.w;
+    var kk = 0u;
+    for (; kk + 1u < p.k; kk += 2u) {
+      let w0 = step_weights(ai, o, lane);
+      let xa0 = vec4<f32>(load_cols4(cols_lo, kb));
+      let xb0 = vec4<f32>(load_cols4(cols_hi, kb));
+      let w1 = step_weights(ai + mp, o, lane);
+      let xa1 = vec4<f32>(load_cols4(cols_lo, kb + p.sb_k));
+      let xb1 = vec4<f32>(load_cols4(cols_hi, kb + p.sb_k));
+      ai += 2u * mp;
+      kb += 2u * p.sb_k;
+      acc = acc_step2(acc, w0, xa0, xb0, w1, xa1, xb1);
     }
-    let bt0 = rows_bias(bias_base, m0 + 0u, lane);
-    let bt1 = rows_bias(bias_base, m0 + 8u, lane);
-    if (own_tile) {
-      store_cols8(c_base, m0 + 0u, n0, bt0.lo, s0_0, s0_1, s0_2, s0_3,
-                  s0_4, s0_5, s0_6, s0_7);
-      store_cols8(c_base, m0 + 4u, n0, bt0.hi, s1_0, s1_1, s1_2, s1_3,
-                  s1_4, s1_5, s1_6, s1_7);
-      store_cols8(c_base, m0 + 8u, n0, bt1.lo, s2_0, s2_1, s2_2, s2_3,
-                  s2_4, s2_5, s2_6, s2_7);
-      store_cols8(c_base, m0 + 12u, n0, bt1.hi, s3_0, s3_1, s3_2, s3_3,
-                  s3_4, s3_5, s3_6, s3_7);
+    if (kk < p.k) {
+      let w = step_weights(ai, o, lane);
+      acc = acc_step(acc, w, vec4<f32>(load_cols4(cols_lo, kb)),
+                     vec4<f32>(load_cols4(cols_hi, kb)));
     }
-  }
-}
-
-@compute @workgroup_size(64)
-fn main_sg32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) li: u32,
-             @builtin(subgroup_invocation_id) lane: u32) {
-  let wx = p.wx;
-  let g = wid.z % p.groups;
-  let b = wid.z / p.groups;
-  let lid = li % wx;
-  let mp = (p.m + 31u) / 32u * 32u;
-  let tm = wid.y * (64u / wx) + li / wx;
-  let m0 = min(tm, mp / 32u - 1u) * 32u;
-  let own_tile = tm * 32u < mp;
-  let b_base = b * p.sb_b + g * p.sb_g;
-  let c_base = b * p.sc_b + g * p.sc_g;
-  let bias_base = g * p.m;
-  let a_base = g * p.k * mp + m0;
-  for (var blk = wid.x; blk * 8u * wx < p.n; blk += nwg.x) {
-    let n0 = blk * 8u * wx + lid * 8u;
-    let cols_lo = cols4(b_base, n0);
-    let cols_hi = cols4(b_base, n0 + 4u);
-    var s0_0: vec4<f32>; var s0_1: vec4<f32>; var s0_2: vec4<f32>; var s0_3: vec4<f32>;
-    var s0_4: vec4<f32>; var s0_5: vec4<f32>; var s0_6: vec4<f32>; var s0_7: vec4<f32>;
-    var s1_0: vec4<f32>; var s1_1: vec4<f32>; var s1_2: vec4<f32>; var s1_3: vec4<f32>;
-    var s1_4: vec4<f32>; var s1_5: vec4<f32>; var s1_6: vec4<f32>; var s1_7: vec4<f32>;
-    var s2_0: vec4<f32>; var s2_1: vec4<f32>; var s2_2: vec4<f32>; var s2_3: vec4<f32>;
-    var s2_4: vec4<f32>; var s2_5: vec4<f32>; var s2_6: vec4<f32>; var s2_7: vec4<f32>;
-    var s3_0: vec4<f32>; var s3_1: vec4<f32>; var s3_2: vec4<f32>; var s3_3: vec4<f32>;
-    var s3_4: vec4<f32>; var s3_5: vec4<f32>; var s3_6: vec4<f32>; var s3_7: vec4<f32>;
-    var s4_0: vec4<f32>; var s4_1: vec4<f32>; var s4_2: vec4<f32>; var s4_3: vec4<f32>;
-    var s4_4: vec4<f32>; var s4_5: vec4<f32>; var s4_6: vec4<f32>; var s4_7: vec4<f32>;
-    var s5_0: vec4<f32>; var s5_1: vec4<f32>; var s5_2: vec4<f32>; var s5_3: vec4<f32>;
-    var s5_4: vec4<f32>; var s5_5: vec4<f32>; var s5_6: vec4<f32>; var s5_7: vec4<f32>;
-    var s6_0: vec4<f32>; var s6_1: vec4<f32>; var s6_2: vec4<f32>; var s6_3: vec4<f32>;
-    var s6_4: vec4<f32>; var s6_5: vec4<f32>; var s6_6: vec4<f32>; var s6_7: vec4<f32>;
-    var s7_0: vec4<f32>; var s7_1: vec4<f32>; var s7_2: vec4<f32>; var s7_3: vec4<f32>;
-    var s7_4: vec4<f32>; var s7_5: vec4<f32>; var s7_6: vec4<f32>; var s7_7: vec4<f32>;
-    var ai = a_base;
-    var kb = 0u;
-    for (var kk = 0u; kk < p.k; kk++) {
-      let t0 = tile_weights(ai + 0u, lane);
-      let t1 = tile_weights(ai + 8u, lane);
-      let t2 = tile_weights(ai + 16u, lane);
-      let t3 = tile_weights(ai + 24u, lane);
-      ai += mp;
-      let x0 = vec4<f32>(load_cols4(cols_lo, kb));
-      let x1 = vec4<f32>(load_cols4(cols_hi, kb));
-      kb += p.sb_k;
-      s0_0 += t0.lo * x0.x; s0_1 += t0.lo * x0.y; s0_2 += t0.lo * x0.z; s0_3 += t0.lo * x0.w;
-      s0_4 += t0.lo * x1.x; s0_5 += t0.lo * x1.y; s0_6 += t0.lo * x1.z; s0_7 += t0.lo * x1.w;
-      s1_0 += t0.hi * x0.x; s1_1 += t0.hi * x0.y; s1_2 += t0.hi * x0.z; s1_3 += t0.hi * x0.w;
-      s1_4 += t0.hi * x1.x; s1_5 += t0.hi * x1.y; s1_6 += t0.hi * x1.z; s1_7 += t0.hi * x1.w;
-      s2_0 += t1.lo * x0.x; s2_1 += t1.lo * x0.y; s2_2 += t1.lo * x0.z; s2_3 += t1.lo * x0.w;
-      s2_4 += t1.lo * x1.x; s2_5 += t1.lo * x1.y; s2_6 += t1.lo * x1.z; s2_7 += t1.lo * x1.w;
-      s3_0 += t1.hi * x0.x; s3_1 += t1.hi * x0.y; s3_2 += t1.hi * x0.z; s3_3 += t1.hi * x0.w;
-      s3_4 += t1.hi * x1.x; s3_5 += t1.hi * x1.y; s3_6 += t1.hi * x1.z; s3_7 += t1.hi * x1.w;
-      s4_0 += t2.lo * x0.x; s4_1 += t2.lo * x0.y; s4_2 += t2.lo * x0.z; s4_3 += t2.lo * x0.w;
-      s4_4 += t2.lo * x1.x; s4_5 += t2.lo * x1.y; s4_6 += t2.lo * x1.z; s4_7 += t2.lo * x1.w;
-      s5_0 += t2.hi * x0.x; s5_1 += t2.hi * x0.y; s5_2 += t2.hi * x0.z; s5_3 += t2.hi * x0.w;
-      s5_4 += t2.hi * x1.x; s5_5 += t2.hi * x1.y; s5_6 += t2.hi * x1.z; s5_7 += t2.hi * x1.w;
-      s6_0 += t3.lo * x0.x; s6_1 += t3.lo * x0.y; s6_2 += t3.lo * x0.z; s6_3 += t3.lo * x0.w;
-      s6_4 += t3.lo * x1.x; s6_5 += t3.lo * x1.y; s6_6 += t3.lo * x1.z; s6_7 += t3.lo * x1.w;
-      s7_0 += t3.hi * x0.x; s7_1 += t3.hi * x0.y; s7_2 += t3.hi * x0.z; s7_3 += t3.hi * x0.w;
-      s7_4 += t3.hi * x1.x; s7_5 += t3.hi * x1.y; s7_6 += t3.hi * x1.z; s7_7 += t3.hi * x1.w;
-    }
-    let bt0 = rows_bias(bias_base, m0 + 0u, lane);
-    let bt1 = rows_bias(bias_base, m0 + 8u, lane);
-    let bt2 = rows_bias(bias_base, m0 + 16u, lane);
-    let bt3 = rows_bias(bias_base, m0 + 24u, lane);
-    if (own_tile) {
-      store_cols8(c_base, m0 + 0u, n0, bt0.lo, s0_0, s0_1, s0_2, s0_3,
-                  s0_4, s0_5, s0_6, s0_7);
-      store_cols8(c_base, m0 + 4u, n0, bt0.hi, s1_0, s1_1, s1_2, s1_3,
-                  s1_4, s1_5, s1_6, s1_7);
-      store_cols8(c_base, m0 + 8u, n0, bt1.lo, s2_0, s2_1, s2_2, s2_3,
-                  s2_4, s2_5, s2_6, s2_7);
-      store_cols8(c_base, m0 + 12u, n0, bt1.hi, s3_0, s3_1, s3_2, s3_3,
-                  s3_4, s3_5, s3_6, s3_7);
-      store_cols8(c_base, m0 + 16u, n0, bt2.lo, s4_0, s4_1, s4_2, s4_3,
-                  s4_4, s4_5, s4_6, s4_7);
-      store_cols8(c_base, m0 + 20u, n0, bt2.hi, s5_0, s5_1, s5_2, s5_3,
-                  s5_4, s5_5, s5_6, s5_7);
-      store_cols8(c_base, m0 + 24u, n0, bt3.lo, s6_0, s6_1, s6_2, s6_3,
-                  s6_4, s6_5, s6_6, s6_7);
-      store_cols8(c_base, m0 + 28u, n0, bt3.hi, s7_0, s7_1, s7_2, s7_3,
-                  s7_4, s7_5, s7_6, s7_7);
+    store_tile(c_base, bias_base, m0, n0, lane, own_tile, acc.r0, acc.r1);
+    if (TILES > 1u) { store_tile(c_base, bias_base, m0 + 8u, n0, lane, own_tile, acc.r2, acc.r3); }
+    if (TILES > 2u) {
+      store_tile(c_base, bias_base, m0 + 16u, n0, lane, own_tile, acc.r4, acc.r5);
+      store_tile(c_base, bias_base, m0 + 24u, n0, lane, own_tile, acc.r6, acc.r7);
     }
   }
 }

@@ -192,13 +192,13 @@ pub enum ConvAlgorithm {
     Gemm8Row8Sg,
     /// `Matmul8` likewise (`matmul8_sg.wgsl`); needs subgroups.
     Matmul8Sg,
-    /// `Matmul8x8` likewise (entry `main_sg8`): one weight gather and 8 input gathers per 64
+    /// `Matmul8x8` likewise (entry `main_sgt`, one tile): one weight gather and 8 input gathers per 64
     /// multiply-adds; needs subgroups.
     Matmul8x8Sg,
-    /// `Matmul8x8Sg` with 16 output channels per invocation (entry `main_sg16`): two weight
+    /// `Matmul8x8Sg` with 16 output channels per invocation (`main_sgt`, two tiles): two weight
     /// gathers and 8 input gathers per 128 multiply-adds; needs subgroups.
     Matmul16x8Sg,
-    /// `Matmul8x8Sg` with 32 output channels per invocation (entry `main_sg32`): four weight
+    /// `Matmul8x8Sg` with 32 output channels per invocation (`main_sgt`, four tiles): four weight
     /// gathers and 8 input gathers per 256 multiply-adds; needs subgroups.
     Matmul32x8Sg,
     /// `Gemm8`'s tiles with K split over 2 slices of one workgroup (`conv2d_split.wgsl`),
@@ -230,11 +230,11 @@ pub enum ConvAlgorithm {
     /// The shared-memory tiles where the layer fills them, chosen at each launch
     /// ([`ConvParams::shared_tile_for`]), else what `Gemm8Split` takes. The default on GPUs.
     Tile,
-    /// The subgroup matmul with as many output channels per invocation as the layer can use,
-    /// chosen at each launch from its shape and batch ([`ConvParams::sg_rows`]): `Matmul32x8Sg`
-    /// or `Matmul16x8Sg` where 32 or 16 divides the outputs per group and the layer still
-    /// makes enough invocations, else `Matmul8x8Sg` or `Matmul8Sg`. All four read the same
-    /// weight layout here. The default for pointwise layers on CPU adapters with subgroups.
+    /// The subgroup matmul with as many output channels per invocation as pay, chosen at each
+    /// launch from the layer's shape and batch ([`ConvParams::sg_tile`]): `Matmul32x8Sg`,
+    /// `Matmul16x8Sg` or `Matmul8x8Sg` where the layer still makes enough invocations, else
+    /// `Matmul8Sg`. All four read the same weight layout (MP = M rounded up to 8). The default
+    /// for pointwise layers on CPU adapters with subgroups.
     MatmulSg,
 }
 
@@ -298,8 +298,8 @@ impl ConvAlgorithm {
                 Gemm8Row8Sg =>  ("gemm8-row8-sg", Some(8),  false, true,  Gemm8Row8,  None,    All, None),
                 Matmul8Sg =>    ("matmul8-sg",    Some(8),  true,  true,  Matmul8,    None,    All, None),
                 Matmul8x8Sg =>  ("matmul8x8-sg",  Some(8),  true,  true,  Matmul8x8,  None,    All, None),
-                Matmul16x8Sg => ("matmul16x8-sg", Some(16), true,  true,  Matmul8x8,  None,    Cpu, None),
-                Matmul32x8Sg => ("matmul32x8-sg", Some(32), true,  true,  Matmul8x8,  None,    Cpu, None),
+                Matmul16x8Sg => ("matmul16x8-sg", Some(8),  true,  true,  Matmul8x8,  None,    Cpu, None),
+                Matmul32x8Sg => ("matmul32x8-sg", Some(8),  true,  true,  Matmul8x8,  None,    Cpu, None),
                 MatmulSg =>     ("matmul-sg",     Some(8),  true,  true,  Matmul8x8,  None,    Cpu, None),
                 Gemm8K2 =>      ("gemm8-k2",      Some(8),  false, false, Gemm8K2,    Some(2), All, None),
                 Gemm8K4 =>      ("gemm8-k4",      Some(8),  false, false, Gemm8K4,    Some(4), All, None),
@@ -674,23 +674,20 @@ impl ConvParams {
     }
 
     /// Output channels and pixels per invocation [`ConvAlgorithm::MatmulSg`] takes for `n_pix`
-    /// output pixels: 32 or 16 channels by 8 pixels (where 32 or 16 divides the outputs per
-    /// group), the first that still makes [`SG_MIN_INVOCATIONS`] invocations, else 8 by 8 if
-    /// that does, else 8 by 4.
+    /// output pixels: of 32, 16 and 8 channels by 8 pixels, those that still make
+    /// [`SG_MIN_INVOCATIONS`] invocations, the one with the least estimated time (the outputs
+    /// per group rounded up to the tile, since a taller tile computes its rows past them, times
+    /// the time per row measured on lavapipe relative to 8-row tiles: 0.58 for 32, 0.72 for 16;
+    /// ties to the taller), else 8 by 4.
     pub fn sg_tile(&self, n_pix: usize) -> (usize, usize) {
         let g = self.groups.max(1);
         let m = self.c_out / g;
         let invocations = |rows: usize, cols: usize| g * m.div_ceil(rows) * n_pix.div_ceil(cols);
-        for rows in [32, 16] {
-            if m.is_multiple_of(rows) && invocations(rows, 8) >= SG_MIN_INVOCATIONS {
-                return (rows, 8);
-            }
-        }
-        if invocations(8, 8) >= SG_MIN_INVOCATIONS {
-            (8, 8)
-        } else {
-            (8, 4)
-        }
+        [(32, 58), (16, 72), (8, 100)]
+            .into_iter()
+            .filter(|&(rows, _)| invocations(rows, 8) >= SG_MIN_INVOCATIONS)
+            .min_by_key(|&(rows, cost)| m.div_ceil(rows) * rows * cost)
+            .map_or((8, 4), |(rows, _)| (rows, 8))
     }
 
     /// Whether the subgroup matmuls would leave more than half of each workgroup idle on images

@@ -59,29 +59,12 @@ pub static WIDE_SG_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
-/// [`WIDE_SG_KERNEL`] with 8 columns per invocation (entry `main_sg8`).
-pub static WIDE_SG8_KERNEL: Kernel = Kernel {
-    name: "matmul8_sg8",
+/// [`WIDE_SG_KERNEL`] with 8 columns per invocation and 8, 16 or 32 rows (entry `main_sgt`,
+/// override `TILES` = rows / 8; A repacked to MP = M rounded up to the rows).
+pub static WIDE_SGT_KERNEL: Kernel = Kernel {
+    name: "matmul8_sgt",
     source: WIDE_SG_SOURCE,
-    entry: "main_sg8",
-    inputs: &["vec4 x", "vec4 w", "b"],
-};
-
-/// [`WIDE_SG8_KERNEL`] with 16 rows per invocation (entry `main_sg16`; A repacked to MP = M
-/// rounded up to 16).
-pub static WIDE_SG16_KERNEL: Kernel = Kernel {
-    name: "matmul8_sg16",
-    source: WIDE_SG_SOURCE,
-    entry: "main_sg16",
-    inputs: &["vec4 x", "vec4 w", "b"],
-};
-
-/// [`WIDE_SG8_KERNEL`] with 32 rows per invocation (entry `main_sg32`; A repacked to MP = M
-/// rounded up to 32).
-pub static WIDE_SG32_KERNEL: Kernel = Kernel {
-    name: "matmul8_sg32",
-    source: WIDE_SG_SOURCE,
-    entry: "main_sg32",
+    entry: "main_sgt",
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
@@ -112,11 +95,11 @@ pub struct MatmulParams {
     /// Run the 8 x 4 tile kernel (`matmul8.wgsl`; no K split), which reads A repacked to
     /// `[groups, K, MP]` instead of `[groups * M, K]`.
     pub wide: bool,
-    /// With `wide`: 8 columns per invocation instead of 4 (`main_x8`, or `main_sg8` with
+    /// With `wide`: 8 columns per invocation instead of 4 (`main_x8`, or `main_sgt` with
     /// `subgroup`).
     pub x8: bool,
-    /// With `x8` and `subgroup`: rows of A per invocation, 8, 16 (`main_sg16`) or 32
-    /// (`main_sg32`; A repacked to MP = M rounded up to the rows); 8 otherwise.
+    /// With `x8` and `subgroup`: rows of A per invocation, 8, 16 or 32 (`main_sgt` with
+    /// TILES 1, 2 or 4; A repacked to MP = M rounded up to the rows); 8 otherwise.
     pub rows: usize,
     /// With `wide`: the subgroup size (4 or at least 8) the subgroup kernel may count on
     /// (`matmul8_sg.wgsl`), or 0 for the kernel without subgroups.
@@ -236,17 +219,22 @@ impl MatmulParams {
             let rows = if self.x8 { self.rows } else { 8 };
             return Ok(Dispatch {
                 label: label.to_string(),
-                kernel: match (self.x8, rows) {
-                    (true, 32) => &WIDE_SG32_KERNEL,
-                    (true, 16) => &WIDE_SG16_KERNEL,
-                    (true, _) => &WIDE_SG8_KERNEL,
-                    _ => &WIDE_SG_KERNEL,
+                kernel: if self.x8 {
+                    &WIDE_SGT_KERNEL
+                } else {
+                    &WIDE_SG_KERNEL
                 },
-                constants: vec![
-                    ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
-                    ("VEC_C", f64::from(u8::from(self.c_columns_in_vec4()))),
-                    ("SUBGROUP", f64::from(self.subgroup.min(8))),
-                ],
+                constants: {
+                    let mut c = vec![
+                        ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
+                        ("VEC_C", f64::from(u8::from(self.c_columns_in_vec4()))),
+                        ("SUBGROUP", f64::from(self.subgroup.min(8))),
+                    ];
+                    if self.x8 {
+                        c.push(("TILES", (rows / 8) as f64));
+                    }
+                    c
+                },
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [
                     u(
