@@ -364,15 +364,58 @@ fn row_weights(wk: u32, lane: u32) -> RowWeights {
   return w;
 }
 
+// One row of weights per tap: 4 channels' weights of taps 0 .. 6.
+struct Taps {
+  w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>, w4: vec4<f32>, w5: vec4<f32>,
+  w6: vec4<f32>,
+}
+
+// Value j of a Win16 (j a constant where called: the switch folds away).
+fn win1(e: Win16, j: u32) -> f32 {
+  switch (j >> 2u) {
+    case 0u: { return e.e0[j & 3u]; }
+    case 1u: { return e.e1[j & 3u]; }
+    case 2u: { return e.e2[j & 3u]; }
+    default: { return e.e3[j & 3u]; }
+  }
+}
+
+// Pixel j's 4 channels: acc plus the KW taps' weights w on the row's values j .. j + KW - 1, all
+// taps of one accumulator in a row (on CPU adapters the accumulators live in memory: one load
+// and one store per kernel row rather than per tap).
+fn px_taps(acc: vec4<f32>, e: Win16, w: Taps, j: u32) -> vec4<f32> {
+  var s = acc + w.w0 * win1(e, j);
+  if (KW > 1u) { s = s + w.w1 * win1(e, j + 1u); }
+  if (KW > 2u) { s = s + w.w2 * win1(e, j + 2u); }
+  if (KW > 3u) { s = s + w.w3 * win1(e, j + 3u); }
+  if (KW > 4u) { s = s + w.w4 * win1(e, j + 4u); }
+  if (KW > 5u) { s = s + w.w5 * win1(e, j + 5u); }
+  if (KW > 6u) { s = s + w.w6 * win1(e, j + 6u); }
+  return s;
+}
+
 // A kernel row's KW taps (unrolled) with weights w on its 14 values e.
 fn row_apply(acc: Tile8, e: Win16, w: RowWeights) -> Tile8 {
-  var q = tile_fma(acc, w.t0, w.u0, win4(e, 0u), win4(e, 4u));
-  if (KW > 1u) { q = tile_fma(q, w.t1, w.u1, win4(e, 1u), win4(e, 5u)); }
-  if (KW > 2u) { q = tile_fma(q, w.t2, w.u2, win4(e, 2u), win4(e, 6u)); }
-  if (KW > 3u) { q = tile_fma(q, w.t3, w.u3, win4(e, 3u), win4(e, 7u)); }
-  if (KW > 4u) { q = tile_fma(q, w.t4, w.u4, win4(e, 4u), win4(e, 8u)); }
-  if (KW > 5u) { q = tile_fma(q, w.t5, w.u5, win4(e, 5u), win4(e, 9u)); }
-  if (KW > 6u) { q = tile_fma(q, w.t6, w.u6, win4(e, 6u), win4(e, 10u)); }
+  var q = acc;
+  let lo = Taps(w.t0.lo, w.t1.lo, w.t2.lo, w.t3.lo, w.t4.lo, w.t5.lo, w.t6.lo);
+  q.lo0 = px_taps(acc.lo0, e, lo, 0u); q.lo1 = px_taps(acc.lo1, e, lo, 1u);
+  q.lo2 = px_taps(acc.lo2, e, lo, 2u); q.lo3 = px_taps(acc.lo3, e, lo, 3u);
+  q.lo4 = px_taps(acc.lo4, e, lo, 4u); q.lo5 = px_taps(acc.lo5, e, lo, 5u);
+  q.lo6 = px_taps(acc.lo6, e, lo, 6u); q.lo7 = px_taps(acc.lo7, e, lo, 7u);
+  if (!HALF) {
+    let hi = Taps(w.t0.hi, w.t1.hi, w.t2.hi, w.t3.hi, w.t4.hi, w.t5.hi, w.t6.hi);
+    q.hi0 = px_taps(acc.hi0, e, hi, 0u); q.hi1 = px_taps(acc.hi1, e, hi, 1u);
+    q.hi2 = px_taps(acc.hi2, e, hi, 2u); q.hi3 = px_taps(acc.hi3, e, hi, 3u);
+    q.hi4 = px_taps(acc.hi4, e, hi, 4u); q.hi5 = px_taps(acc.hi5, e, hi, 5u);
+    q.hi6 = px_taps(acc.hi6, e, hi, 6u); q.hi7 = px_taps(acc.hi7, e, hi, 7u);
+  }
+  if (WIDE) {
+    let md = Taps(w.u0, w.u1, w.u2, w.u3, w.u4, w.u5, w.u6);
+    q.md0 = px_taps(acc.md0, e, md, 0u); q.md1 = px_taps(acc.md1, e, md, 1u);
+    q.md2 = px_taps(acc.md2, e, md, 2u); q.md3 = px_taps(acc.md3, e, md, 3u);
+    q.md4 = px_taps(acc.md4, e, md, 4u); q.md5 = px_taps(acc.md5, e, md, 5u);
+    q.md6 = px_taps(acc.md6, e, md, 6u); q.md7 = px_taps(acc.md7, e, md, 7u);
+  }
   return q;
 }
 
