@@ -133,7 +133,7 @@ override VEC_Y: bool = false;
 // output rows oy and oy + 1, over batch * ceil(H_out / 2) * ceil(W_out / 8) tiles.
 override ROWS2: bool = false;
 // ROW_X, VEC_X, SHIFT, X4, KW (row_vec.wgsl): kernel rows as 14-value windows (stride 1, kw <=
-// 7; read as 4-vectors where VEC_X): no phase loop,
+// 7; read as 4-vectors where VEC_X), or with ROW_X2 as 14 + KW values (stride 2): no phase loop,
 // and each (kernel row, input channel) step takes the row's 14 values and unrolls its KW taps
 // (on CPU adapters every variable a loop carries is selected by the lane mask at each step).
 
@@ -180,11 +180,11 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                               u32(top) < p.h);
         for (var ky = 0u; ky < p.kh; ky++) {
           let w = row_weights(wc + ky * p.kw * p.mp, lane);
-          acc = row_apply(acc, e, w);
+          acc = row_apply(acc, win24(e), w);
           let row = top + i32(ky) + 1;
           e = masked_window(row_window_at(row_start(base, row, c0) + i32(plane)), cols,
                             u32(row) < p.h);
-          acc1 = row_apply(acc1, e, w);
+          acc1 = row_apply(acc1, win24(e), w);
         }
         plane += hw;
         wc += wci;
@@ -201,6 +201,20 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
           let row = top + i32(ky * p.dh);
           let e = masked_window(row_window_at(row_start(base, row, c0) + i32(plane)), cols,
                                 u32(row) < p.h);
+          acc = row_apply(acc, win24(e), row_weights(wc + ky * p.kw * p.mp, lane));
+        }
+        plane += hw;
+        wc += wci;
+      }
+    } else if (ROW_X2) {
+      // Stride 2 along x: likewise, each (input channel, kernel row) step taking the row's 14 +
+      // KW values at once.
+      var plane = 0u;
+      var wc = wbase;
+      for (var ci = 0u; ci < cin_g; ci++) {
+        for (var ky = 0u; ky < p.kh; ky++) {
+          let row = top + i32(ky * p.dh);
+          let e = row_window2(row_start(base, row, c0) + i32(plane), c0, u32(row) < p.h);
           acc = row_apply(acc, e, row_weights(wc + ky * p.kw * p.mp, lane));
         }
         plane += hw;
@@ -370,32 +384,24 @@ struct Taps {
   w6: vec4<f32>,
 }
 
-// Value j of a Win16 (j a constant where called: the switch folds away).
-fn win1(e: Win16, j: u32) -> f32 {
-  switch (j >> 2u) {
-    case 0u: { return e.e0[j & 3u]; }
-    case 1u: { return e.e1[j & 3u]; }
-    case 2u: { return e.e2[j & 3u]; }
-    default: { return e.e3[j & 3u]; }
-  }
-}
-
-// Pixel j's 4 channels: acc plus the KW taps' weights w on the row's values j .. j + KW - 1, all
-// taps of one accumulator in a row (on CPU adapters the accumulators live in memory: one load
-// and one store per kernel row rather than per tap).
-fn px_taps(acc: vec4<f32>, e: Win16, w: Taps, j: u32) -> vec4<f32> {
-  var s = acc + w.w0 * win1(e, j);
-  if (KW > 1u) { s = s + w.w1 * win1(e, j + 1u); }
-  if (KW > 2u) { s = s + w.w2 * win1(e, j + 2u); }
-  if (KW > 3u) { s = s + w.w3 * win1(e, j + 3u); }
-  if (KW > 4u) { s = s + w.w4 * win1(e, j + 4u); }
-  if (KW > 5u) { s = s + w.w5 * win1(e, j + 5u); }
-  if (KW > 6u) { s = s + w.w6 * win1(e, j + 6u); }
+// Pixel j's 4 channels: acc plus the KW taps' weights w on the row's values SX j .. SX j + KW -
+// 1, all taps of one accumulator in a row (on CPU adapters the accumulators live in memory: one
+// load and one store per kernel row rather than per tap).
+fn px_taps(acc: vec4<f32>, e: Win24, w: Taps, j: u32) -> vec4<f32> {
+  let i = SX * j;
+  var s = acc + w.w0 * win1(e, i);
+  if (KW > 1u) { s = s + w.w1 * win1(e, i + 1u); }
+  if (KW > 2u) { s = s + w.w2 * win1(e, i + 2u); }
+  if (KW > 3u) { s = s + w.w3 * win1(e, i + 3u); }
+  if (KW > 4u) { s = s + w.w4 * win1(e, i + 4u); }
+  if (KW > 5u) { s = s + w.w5 * win1(e, i + 5u); }
+  if (KW > 6u) { s = s + w.w6 * win1(e, i + 6u); }
   return s;
 }
 
-// A kernel row's KW taps (unrolled) with weights w on its 14 values e.
-fn row_apply(acc: Tile8, e: Win16, w: RowWeights) -> Tile8 {
+// A kernel row's KW taps (unrolled) with weights w on its values e (14 with stride 1, 14 + KW
+// with stride 2).
+fn row_apply(acc: Tile8, e: Win24, w: RowWeights) -> Tile8 {
   var q = acc;
   let lo = Taps(w.t0.lo, w.t1.lo, w.t2.lo, w.t3.lo, w.t4.lo, w.t5.lo, w.t6.lo);
   q.lo0 = px_taps(acc.lo0, e, lo, 0u); q.lo1 = px_taps(acc.lo1, e, lo, 1u);

@@ -118,3 +118,81 @@ fn win4(e: Win16, j: u32) -> vec4<f32> {
     default: { return vec4<f32>(e.e2.zw, e.e3.xy); }
   }
 }
+
+// Override ROW_X2 (the GEMM row kernel only): stride 2 and dilation 1 along x and kw <= 7, so a
+// kernel row's 8 windows are 14 + KW values from one start (row_window2; as X4 <= 6 4-vectors
+// where VEC_X, else single loads) and the kernel unrolls its KW taps as with ROW_X.
+override ROW_X2: bool = false;
+
+// Up to 24 values of a kernel row (value j is column c0 + j), zero outside the input.
+struct Win24 {
+  e0: vec4<f32>, e1: vec4<f32>, e2: vec4<f32>, e3: vec4<f32>, e4: vec4<f32>, e5: vec4<f32>,
+}
+
+// A Win16 as a Win24 (values 16 .. 23 zero).
+fn win24(e: Win16) -> Win24 {
+  let z = vec4<f32>(0.0);
+  return Win24(e.e0, e.e1, e.e2, e.e3, z, z);
+}
+
+// Value j of a Win24 (j a constant where called: the switch folds away).
+fn win1(e: Win24, j: u32) -> f32 {
+  switch (j >> 2u) {
+    case 0u: { return e.e0[j & 3u]; }
+    case 1u: { return e.e1[j & 3u]; }
+    case 2u: { return e.e2[j & 3u]; }
+    case 3u: { return e.e3[j & 3u]; }
+    case 4u: { return e.e4[j & 3u]; }
+    default: { return e.e5[j & 3u]; }
+  }
+}
+
+// Values j .. j + 3 of the 4-vectors v read as one array (j a constant where called).
+fn pick4(v: Win24, j: u32) -> vec4<f32> {
+  return vec4<f32>(win1(v, j), win1(v, j + 1u), win1(v, j + 2u), win1(v, j + 3u));
+}
+
+// Element i + j of x where j < 14 + KW (the values a stride-2 kernel row's 8 windows use; j a
+// constant where called), else 0; elements left of the buffer's start read element 0.
+fn row2_value(i: i32, j: u32) -> f32 {
+  if (j < 14u + KW) { return f32(load_x(u32(max(i + i32(j), 0)))); }
+  return 0.0;
+}
+
+// The 14 + KW values of a stride-2 kernel row from element i of x (column c0) on, zeroed where
+// the row (ok false) or a column lies outside the input. Where VEC_X, the X4 4-vectors from the
+// 4-aligned column below c0 (SHIFT columns before it), realigned.
+fn row_window2(i: i32, c0: i32, ok: bool) -> Win24 {
+  var r: Win24;
+  if (VEC_X) {
+    let q = (i - i32(SHIFT)) >> 2u;
+    var v: Win24;
+    v.e0 = vec4<f32>(load4_x(u32(max(q, 0))));
+    v.e1 = vec4<f32>(load4_x(u32(max(q + 1, 0))));
+    v.e2 = vec4<f32>(load4_x(u32(max(q + 2, 0))));
+    v.e3 = vec4<f32>(load4_x(u32(max(q + 3, 0))));
+    if (X4 > 4u) { v.e4 = vec4<f32>(load4_x(u32(max(q + 4, 0)))); }
+    if (X4 > 5u) { v.e5 = vec4<f32>(load4_x(u32(max(q + 5, 0)))); }
+    r = Win24(pick4(v, SHIFT), pick4(v, SHIFT + 4u), pick4(v, SHIFT + 8u),
+              pick4(v, SHIFT + 12u), pick4(v, SHIFT + 16u), pick4(v, SHIFT + 20u));
+  } else {
+    r.e0 = vec4<f32>(row2_value(i, 0u), row2_value(i, 1u), row2_value(i, 2u), row2_value(i, 3u));
+    r.e1 = vec4<f32>(row2_value(i, 4u), row2_value(i, 5u), row2_value(i, 6u), row2_value(i, 7u));
+    r.e2 = vec4<f32>(row2_value(i, 8u), row2_value(i, 9u), row2_value(i, 10u),
+                     row2_value(i, 11u));
+    r.e3 = vec4<f32>(row2_value(i, 12u), row2_value(i, 13u), row2_value(i, 14u),
+                     row2_value(i, 15u));
+    r.e4 = vec4<f32>(row2_value(i, 16u), row2_value(i, 17u), row2_value(i, 18u),
+                     row2_value(i, 19u));
+    r.e5 = vec4<f32>(row2_value(i, 20u), 0.0, 0.0, 0.0);
+  }
+  let c = vec4<i32>(c0) + vec4<i32>(0, 1, 2, 3);
+  let w = vec4<u32>(p.w);
+  let k = vec4<bool>(ok);
+  let z = vec4<f32>(0.0);
+  return Win24(select(z, r.e0, (vec4<u32>(c) < w) & k), select(z, r.e1, (vec4<u32>(c + 4) < w) & k),
+               select(z, r.e2, (vec4<u32>(c + 8) < w) & k),
+               select(z, r.e3, (vec4<u32>(c + 12) < w) & k),
+               select(z, r.e4, (vec4<u32>(c + 16) < w) & k),
+               select(z, r.e5, (vec4<u32>(c + 20) < w) & k));
+}

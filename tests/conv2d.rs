@@ -506,6 +506,50 @@ fn row_reuse_paths_and_edges() {
 }
 
 #[test]
+fn stride2_row_windows() {
+    // Stride 2 along x with kw <= 7: kernel rows read as 14 + kw values at once, as 4-vectors
+    // realigned by (-pad_left) mod 4 where W is a multiple of 4, else value by value; runs of 8
+    // output pixels and short last runs, edges masked on both sides.
+    let with = |k: [usize; 2], padding: [usize; 4], groups: usize| {
+        let mut p = layer(groups * 2, groups * 8, 1, 0, 2, groups);
+        p.kernel = k;
+        p.padding = padding;
+        p
+    };
+    let cases = [
+        (
+            "7x7-pad3-odd-width",
+            layer(3, 64, 7, 3, 2, 1),
+            [1, 3, 30, 37],
+        ),
+        (
+            "3x3-pad1-g8-width34",
+            layer(16, 64, 3, 1, 2, 8),
+            [2, 16, 17, 34],
+        ),
+        ("5x5-pad2-width40", with([5, 5], [2; 4], 1), [1, 2, 11, 40]),
+        ("3x3-pad0-width36", with([3, 3], [0; 4], 2), [2, 4, 9, 36]),
+        ("1x1-width28", with([1, 1], [0; 4], 1), [1, 2, 6, 28]),
+        (
+            "2x6-asymmetric-width32",
+            with([2, 6], [0, 1, 1, 3], 1),
+            [1, 2, 7, 32],
+        ),
+        ("7x7-pad1-width44", with([7, 7], [1; 4], 1), [1, 2, 9, 44]),
+    ];
+    let cases: Vec<Case> = cases
+        .into_iter()
+        .map(|(name, p, input)| Case {
+            name: name.into(),
+            p,
+            input,
+            bias: true,
+        })
+        .collect();
+    run_cases("stride2_row_windows", &cases);
+}
+
+#[test]
 fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
     let gpu = Target {
         cpu: false,

@@ -564,6 +564,31 @@ impl ConvParams {
         ]
     }
 
+    /// Whether gemm8-row8-sg takes a kernel row's 8 windows at stride 2 as 14 + kw values from
+    /// one start and unrolls its taps (ROW_X2): stride 2 and dilation 1 along x, kw <= 7 (the
+    /// 7x7 stems of GoogLeNet and ResNet).
+    fn row_windows2(&self) -> bool {
+        self.stride[1] == 2 && self.dilation[1] == 1 && self.kernel[1] <= 7
+    }
+
+    /// [`Self::row_vectors`] for gemm8-row8-sg, with ROW_X2 ([`Self::row_windows2`]), whose
+    /// rows are 4-vectors where W is a multiple of 4 and cover 14 + kw values.
+    fn gemm_row_vectors(&self, w: usize) -> Vec<(&'static str, f64)> {
+        let mut c = self.row_vectors(w).to_vec();
+        if self.row_windows2() {
+            let shift = (4 - self.padding[1] % 4) % 4;
+            for (name, v) in &mut c {
+                match *name {
+                    "VEC_X" => *v = f64::from(u8::from(w.is_multiple_of(4))),
+                    "X4" => *v = (shift + 14 + self.kernel[1]).div_ceil(4) as f64,
+                    _ => {}
+                }
+            }
+        }
+        c.push(("ROW_X2", f64::from(u8::from(self.row_windows2()))));
+        c
+    }
+
     /// Multiply-adds per image: `C_out * H_out * W_out * (C_in / groups) * kh * kw`.
     pub fn multiply_adds(&self, out: [usize; 4]) -> u64 {
         let [_, c, h, w] = out;
@@ -1032,7 +1057,7 @@ impl ConvParams {
                             ("ROWS2", f64::from(u8::from(rows2))),
                         ]
                         .into_iter()
-                        .chain(self.row_vectors(wd))
+                        .chain(self.gemm_row_vectors(wd))
                         .collect(),
                         params: bytemuck::bytes_of(&params).to_vec(),
                         workgroups: [
