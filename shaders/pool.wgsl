@@ -1,8 +1,9 @@
 // pool: max or average pooling over a window (NCHW). Each invocation computes 4 neighbouring
 // outputs of ROWS consecutive output rows: it reads the columns their windows cover once per
 // input row (3 * SW + KW per row instead of 4 * KW) and each input row once for all the output
-// rows whose windows hold it ((ROWS - 1) * SH + KH rows instead of ROWS * KH), adding each value
-// to the windows that take it. The window, the strides and the kind are override constants, so
+// rows whose windows hold it ((ROWS - 1) * SH + KH rows instead of ROWS * KH): each row's values
+// are reduced over the 4 windows first, then the row's 4 results go to the output rows whose
+// windows hold it. The window, the strides and the kind are override constants, so
 // which window takes which row and column is decided when the pipeline is compiled; padding and
 // the image edge are masked per element.
 // Window and divisor follow PyTorch: the window is clipped to the padded input
@@ -75,20 +76,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let ih = h0 + i32(r);
     let row_in = ih >= 0 && ih < i32(p.h);
     let row = plane + u32(clamp(ih, 0, i32(p.h) - 1)) * p.w;
-    let t0 = takes_row(0u, r);
-    let t1 = takes_row(1u, r);
-    let t2 = takes_row(2u, r);
-    let t3 = takes_row(3u, r);
+    // The 4 windows' reductions over this row, then each output row whose window holds the
+    // row takes them: (3 * SW + KW) + ROWS vector steps per row instead of (3 * SW + KW) * ROWS.
+    var h = vec4<f32>(none);
     for (var d = 0u; d < 3u * SW + KW; d++) {
       let iw = c0 + i32(d);
       let inside = row_in && iw >= 0 && iw < i32(p.w);
       let v = vec4<f32>(select(none, f32(load_x(row + u32(clamp(iw, 0, i32(p.w) - 1)))), inside));
-      let take = (vec4<u32>(d) >= js) & (vec4<u32>(d) < js + vec4<u32>(KW));
-      a0 = gather(a0, v, take & t0);
-      if (ROWS > 1u) { a1 = gather(a1, v, take & t1); }
-      if (ROWS > 2u) { a2 = gather(a2, v, take & t2); }
-      if (ROWS > 3u) { a3 = gather(a3, v, take & t3); }
+      h = gather(h, v, (vec4<u32>(d) >= js) & (vec4<u32>(d) < js + vec4<u32>(KW)));
     }
+    a0 = gather(a0, h, takes_row(0u, r));
+    if (ROWS > 1u) { a1 = gather(a1, h, takes_row(1u, r)); }
+    if (ROWS > 2u) { a2 = gather(a2, h, takes_row(2u, r)); }
+    if (ROWS > 3u) { a3 = gather(a3, h, takes_row(3u, r)); }
   }
   let out_plane = nc * p.ho * p.wo;
   store_row(out_plane, oh0, ow0, h0, c0, a0);

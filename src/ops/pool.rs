@@ -98,16 +98,12 @@ impl PoolParams {
     }
 
     /// Output rows each invocation computes, reading each input row once for all of them: 4
-    /// with stride 1 along y (a 3x3 window: 6 input rows for 4 output rows instead of 12;
-    /// GoogLeNet's 3x3 stride-1 max pools 1.15-1.37x on lavapipe), else 1 (with stride 2 the
-    /// rows shared are too few: its stride-2 pools were no faster or slower,
-    /// docs/results/lavapipe-unrolled-rows.txt).
+    /// (a 3x3 window: 6 input rows for 4 output rows instead of 12 with stride 1, 9 instead of
+    /// 12 with stride 2). On lavapipe, GoogLeNet's stride-1 max pools 1.15-1.37x; its stride-2
+    /// pools were no faster until each row is reduced over its 4 windows before the output
+    /// rows take it, then 1.1-1.25x (docs/results/lavapipe-unrolled-rows.txt).
     pub fn rows_per_invocation(&self) -> usize {
-        if self.stride[0] == 1 {
-            4
-        } else {
-            1
-        }
+        4
     }
 
     /// The dispatch computing `y` from `x`.
