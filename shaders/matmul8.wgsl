@@ -12,7 +12,7 @@ struct Params {
   m: u32, n: u32, k: u32, groups: u32,
   sb_b: u32, sb_g: u32, sb_k: u32, sb_n: u32,
   sc_b: u32, sc_g: u32, sc_m: u32, sc_n: u32,
-  act: u32, wx: u32,
+  act: u32, wx: u32, batches: u32, pad_: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 override VEC_B: bool = false;

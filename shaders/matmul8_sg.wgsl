@@ -42,32 +42,44 @@ struct Cols8 {
   c4: vec4<f32>, c5: vec4<f32>, c6: vec4<f32>, c7: vec4<f32>,
 }
 
-// Rows m0 .. m0 + 3 (those below M) of the 8 columns n0 .. n0 + 7 (those below N), with the
-// biases and the activation. With VEC_C (C's columns have unit stride and N and C's other
-// strides are multiples of 4, so n0 starts a 4-vector) each row's 8 are two 4-vector stores.
-fn store_cols8(c_base: u32, m0: u32, n0: u32, bias: vec4<f32>, q: Cols8) {
+// Where an invocation's 8 columns go in C: with VEC_C, the offsets of their two 4-vectors at
+// row 0 (lo: columns 0 .. 3, hi: 4 .. 7) and whether each lies inside C (own_hi only with
+// own_lo); else (columns one by
+// one) the batch/group offset `base` and the first column n0.
+struct Run8 { base: u32, n0: u32, lo: u32, hi: u32, own_lo: bool, own_hi: bool }
+
+// The Run8 of columns n0 .. n0 + 7 of batch/group offset base (no FOLD).
+fn run8(base: u32, n0: u32) -> Run8 {
+  return Run8(base, n0, base + n0, base + n0 + 4u, n0 < p.n, n0 + 4u < p.n);
+}
+
+// Rows m0 .. m0 + 3 (those below M) of the 8 columns of r (those inside C), with the biases
+// and the activation. With VEC_C (C's columns have unit stride and N and C's other strides are
+// multiples of 4, so each 4 columns start a 4-vector) each row's 8 are two 4-vector stores.
+fn store_cols8(r: Run8, m0: u32, bias: vec4<f32>, q: Cols8) {
   if (VEC_C) {
-    if (n0 >= p.n) { return; }
+    if (!r.own_lo) { return; }
     for (var i = 0u; i < 4u; i++) {
       if (m0 + i < p.m) {
-        let o = c_base + (m0 + i) * p.sc_m + n0;
-        store4_y(o, activate4(vec4<f32>(q.c0[i], q.c1[i], q.c2[i], q.c3[i]) + bias[i], p.act));
-        if (n0 + 4u < p.n) {
-          store4_y(o + 4u,
+        let row = (m0 + i) * p.sc_m;
+        store4_y(r.lo + row,
+                 activate4(vec4<f32>(q.c0[i], q.c1[i], q.c2[i], q.c3[i]) + bias[i], p.act));
+        if (r.own_hi) {
+          store4_y(r.hi + row,
                    activate4(vec4<f32>(q.c4[i], q.c5[i], q.c6[i], q.c7[i]) + bias[i], p.act));
         }
       }
     }
     return;
   }
-  store_colb(c_base, m0, n0, q.c0, bias);
-  store_colb(c_base, m0, n0 + 1u, q.c1, bias);
-  store_colb(c_base, m0, n0 + 2u, q.c2, bias);
-  store_colb(c_base, m0, n0 + 3u, q.c3, bias);
-  store_colb(c_base, m0, n0 + 4u, q.c4, bias);
-  store_colb(c_base, m0, n0 + 5u, q.c5, bias);
-  store_colb(c_base, m0, n0 + 6u, q.c6, bias);
-  store_colb(c_base, m0, n0 + 7u, q.c7, bias);
+  store_colb(r.base, m0, r.n0, q.c0, bias);
+  store_colb(r.base, m0, r.n0 + 1u, q.c1, bias);
+  store_colb(r.base, m0, r.n0 + 2u, q.c2, bias);
+  store_colb(r.base, m0, r.n0 + 3u, q.c3, bias);
+  store_colb(r.base, m0, r.n0 + 4u, q.c4, bias);
+  store_colb(r.base, m0, r.n0 + 5u, q.c5, bias);
+  store_colb(r.base, m0, r.n0 + 6u, q.c6, bias);
+  store_colb(r.base, m0, r.n0 + 7u, q.c7, bias);
 }
 
 @compute @workgroup_size(64)
@@ -224,13 +236,23 @@ fn acc_step(acc: Acc, w: StepWeights, xa: vec4<f32>, xb: vec4<f32>) -> Acc {
 
 // Tile t's 8 rows (those below M) from m0 + 8 t, with their biases: from uniform control flow
 // only (the biases are broadcast); own: whether the invocation stores.
-fn store_tile(c_base: u32, bias_base: u32, m0: u32, n0: u32, lane: u32, own: bool, lo: Cols8,
-              hi: Cols8) {
+fn store_tile(r: Run8, bias_base: u32, m0: u32, lane: u32, own: bool, lo: Cols8, hi: Cols8) {
   let bt = rows_bias(bias_base, m0, lane);
   if (own) {
-    store_cols8(c_base, m0, n0, bt.lo, lo);
-    store_cols8(c_base, m0 + 4u, n0, bt.hi, hi);
+    store_cols8(r, m0, bt.lo, lo);
+    store_cols8(r, m0 + 4u, bt.hi, hi);
   }
+}
+
+// Override FOLD (with VEC_B and VEC_C): the columns run over the whole batch (Params.batches
+// images of N columns each; grid x = 1, z = groups * column blocks), so that an image whose N is not a
+// multiple of 8 * wx leaves no invocations idle at its end (14 x 14 maps: 196 columns in rows
+// of 32 x 8). N is a multiple of 4, so no 4-vector spans two images.
+override FOLD: bool = false;
+
+// Image and column within it of column n of the batch (FOLD).
+fn fold_col(n: u32) -> vec2<u32> {
+  return vec2<u32>(n / p.n, n % p.n);
 }
 
 @compute @workgroup_size(64)
@@ -242,7 +264,13 @@ fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   // Row li / wx of wx invocations, li % wx along it (a 1-D workgroup: naga takes subgroup
   // builtins only there).
   let g = wid.z % p.groups;
-  let b = wid.z / p.groups;
+  let b = select(wid.z / p.groups, 0u, FOLD);
+  // Column blocks: the grid's x, or with FOLD its z over the groups (so that the channel tiles
+  // of one block run one after another and share its inputs in the caches).
+  let blk0 = select(wid.x, wid.z / p.groups, FOLD);
+  let blk_step = select(nwg.x, nwg.z / p.groups, FOLD);
+  // Columns this launch covers: N per image, or the whole batch's with FOLD.
+  let n_all = select(p.n, p.n * p.batches, FOLD);
   let lid = li % wx;
   let mp = (p.m + 7u) / 8u * 8u;
   let tiles_m = (p.m + rows - 1u) / rows;
@@ -258,10 +286,20 @@ fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let c_base = b * p.sc_b + g * p.sc_g;
   let bias_base = g * p.m;
   let a_base = g * p.k * mp + m0;
-  for (var blk = wid.x; blk * 8u * wx < p.n; blk += nwg.x) {
+  for (var blk = blk0; blk * 8u * wx < n_all; blk += blk_step) {
     let n0 = blk * 8u * wx + lid * 8u;
-    let cols_lo = cols4(b_base, n0);
-    let cols_hi = cols4(b_base, n0 + 4u);
+    var cols_lo = cols4(b_base, n0);
+    var cols_hi = cols4(b_base, n0 + 4u);
+    var r = run8(c_base, n0);
+    if (FOLD) {
+      // Past the batch's last column, its last 4-vector (read, never stored).
+      let lo = fold_col(min(n0, n_all - 4u));
+      let hi = fold_col(min(n0 + 4u, n_all - 4u));
+      cols_lo = cols4(lo.x * p.sb_b + g * p.sb_g, lo.y);
+      cols_hi = cols4(hi.x * p.sb_b + g * p.sb_g, hi.y);
+      r = Run8(0u, 0u, lo.x * p.sc_b + g * p.sc_g + lo.y, hi.x * p.sc_b + g * p.sc_g + hi.y,
+               n0 < n_all, n0 + 4u < n_all);
+    }
     var acc = Acc();
     var ai = a_base;
     var kb = 0u;
@@ -282,11 +320,11 @@ fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       acc = acc_step(acc, w, vec4<f32>(load_cols4(cols_lo, kb)),
                      vec4<f32>(load_cols4(cols_hi, kb)));
     }
-    store_tile(c_base, bias_base, m0, n0, lane, own_tile, acc.r0, acc.r1);
-    if (TILES > 1u) { store_tile(c_base, bias_base, m0 + 8u, n0, lane, own_tile, acc.r2, acc.r3); }
+    store_tile(r, bias_base, m0, lane, own_tile, acc.r0, acc.r1);
+    if (TILES > 1u) { store_tile(r, bias_base, m0 + 8u, lane, own_tile, acc.r2, acc.r3); }
     if (TILES > 2u) {
-      store_tile(c_base, bias_base, m0 + 16u, n0, lane, own_tile, acc.r4, acc.r5);
-      store_tile(c_base, bias_base, m0 + 24u, n0, lane, own_tile, acc.r6, acc.r7);
+      store_tile(r, bias_base, m0 + 16u, lane, own_tile, acc.r4, acc.r5);
+      store_tile(r, bias_base, m0 + 24u, lane, own_tile, acc.r6, acc.r7);
     }
   }
 }

@@ -263,6 +263,26 @@ fn pointwise_embedding_layers() {
             input: [3, 33, 7, 7],
             bias: false,
         },
+        // Batches folded into the columns (maps whose columns leave a workgroup row part idle):
+        // 4-vectors from different images in one invocation, the batch's last one clamped.
+        Case {
+            name: "googlenet-4d-1x1-14x14-batches".into(),
+            p: layer(64, 112, 1, 0, 1, 1),
+            input: [3, 64, 14, 14],
+            bias: true,
+        },
+        Case {
+            name: "1x1-g2-28x28-batches".into(),
+            p: layer(34, 48, 1, 0, 1, 2),
+            input: [2, 34, 28, 28],
+            bias: true,
+        },
+        Case {
+            name: "1x1-odd-k-12x12-batches".into(),
+            p: layer(37, 40, 1, 0, 1, 1),
+            input: [5, 37, 12, 12],
+            bias: false,
+        },
         Case {
             name: "resnet-downsample-1x1-s2".into(),
             p: strided,

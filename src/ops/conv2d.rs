@@ -927,18 +927,14 @@ impl ConvParams {
                     _ => 8,
                 },
                 subgroup,
-                row_width: target.subgroup_row(hw.div_ceil(
-                    if matches!(
-                        algorithm,
-                        ConvAlgorithm::Matmul8x8Sg
-                            | ConvAlgorithm::Matmul16x8Sg
-                            | ConvAlgorithm::Matmul32x8Sg
-                    ) {
-                        8
-                    } else {
-                        4
-                    },
-                )),
+                row_width: 0,
+            };
+            // Enough invocations per workgroup row to cover the columns a launch takes (one
+            // image's, or the batch's where it folds them).
+            let per_invocation = if mm.x8 { 8 } else { 4 };
+            let mm = matmul::MatmulParams {
+                row_width: target.subgroup_row(mm.launch_columns().div_ceil(per_invocation)),
+                ..mm
             };
             return mm.dispatches(label, y, x, w, b).map(|d| vec![d]);
         }
