@@ -101,7 +101,7 @@ impl PoolParams {
     /// (a 3x3 window: 6 input rows for 4 output rows instead of 12 with stride 1, 9 instead of
     /// 12 with stride 2). On lavapipe, GoogLeNet's stride-1 max pools 1.15-1.37x; its stride-2
     /// pools were no faster until each row is reduced over its 4 windows before the output
-    /// rows take it, then 1.1-1.25x (docs/results/lavapipe-unrolled-rows.txt).
+    /// rows take it, then 1.1-1.25x (docs/results/lavapipe-accumulators-folds.txt).
     pub fn rows_per_invocation(&self) -> usize {
         4
     }
