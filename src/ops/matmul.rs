@@ -60,7 +60,7 @@ pub static WIDE_SG_KERNEL: Kernel = Kernel {
 };
 
 /// [`WIDE_SG_KERNEL`] with 8 columns per invocation and 8, 16 or 32 rows (entry `main_sgt`,
-/// override `TILES` = rows / 8; A repacked to MP = M rounded up to the rows).
+/// override `TILES` = rows / 8; A repacked to MP = M rounded up to 8, as for every tile height).
 pub static WIDE_SGT_KERNEL: Kernel = Kernel {
     name: "matmul8_sgt",
     source: WIDE_SG_SOURCE,
@@ -99,7 +99,7 @@ pub struct MatmulParams {
     /// `subgroup`).
     pub x8: bool,
     /// With `x8` and `subgroup`: rows of A per invocation, 8, 16 or 32 (`main_sgt` with
-    /// TILES 1, 2 or 4; A repacked to MP = M rounded up to the rows); 8 otherwise.
+    /// TILES 1, 2 or 4; A repacked to MP = M rounded up to 8 for all); 8 otherwise.
     pub rows: usize,
     /// With `wide`: the subgroup size (4 or at least 8) the subgroup kernel may count on
     /// (`matmul8_sg.wgsl`), or 0 for the kernel without subgroups.
