@@ -540,30 +540,6 @@ impl ConvParams {
         self.stride[1] == 1 && self.dilation[1] == 1 && self.kernel[1] <= 7
     }
 
-    /// Whether the row kernels read those values as 4-vectors: input rows `w` wide start on
-    /// 4-element boundaries (W a multiple of 4) and 8 windows take at most 5 of them.
-    fn vec_rows(&self, w: usize) -> bool {
-        self.row_windows() && w.is_multiple_of(4)
-    }
-
-    /// The overrides ROW_X, VEC_X, SHIFT, X4 and KW of the row kernels (`shaders/row_vec.wgsl`)
-    /// for an input `w` wide: [`Self::row_windows`]; rows read as 4-vectors where
-    /// [`Self::vec_rows`]; the first window's
-    /// offset from the 4-aligned column below it; the 4-vectors the 8 windows cover; the
-    /// kernel's width (for the unrolled taps).
-    fn row_vectors(&self, w: usize) -> [(&'static str, f64); 5] {
-        let shift = (4 - self.padding[1] % 4) % 4;
-        let x4 = (shift + self.kernel[1] + 7).div_ceil(4);
-        let on = self.vec_rows(w);
-        [
-            ("ROW_X", f64::from(u8::from(self.row_windows()))),
-            ("VEC_X", f64::from(u8::from(on))),
-            ("SHIFT", shift as f64),
-            ("X4", x4 as f64),
-            ("KW", self.kernel[1] as f64),
-        ]
-    }
-
     /// Whether gemm8-row8-sg takes a kernel row's 8 windows at stride 2 as 14 + kw values from
     /// one start and unrolls its taps (ROW_X2): stride 2 and dilation 1 along x, kw <= 7 (the
     /// 7x7 stems of GoogLeNet and ResNet).
@@ -571,21 +547,31 @@ impl ConvParams {
         self.stride[1] == 2 && self.dilation[1] == 1 && self.kernel[1] <= 7
     }
 
-    /// [`Self::row_vectors`] for gemm8-row8-sg, with ROW_X2 ([`Self::row_windows2`]), whose
-    /// rows are 4-vectors where W is a multiple of 4 and cover 14 + kw values.
-    fn gemm_row_vectors(&self, w: usize) -> Vec<(&'static str, f64)> {
-        let mut c = self.row_vectors(w).to_vec();
-        if self.row_windows2() {
-            let shift = (4 - self.padding[1] % 4) % 4;
-            for (name, v) in &mut c {
-                match *name {
-                    "VEC_X" => *v = f64::from(u8::from(w.is_multiple_of(4))),
-                    "X4" => *v = (shift + 14 + self.kernel[1]).div_ceil(4) as f64,
-                    _ => {}
-                }
-            }
+    /// The overrides ROW_X, VEC_X, SHIFT, X4 and KW of the row kernels (`shaders/row_vec.wgsl`)
+    /// for an input `w` wide, and with `stride2` (gemm8-row8-sg) ROW_X2: [`Self::row_windows`]
+    /// (and [`Self::row_windows2`]); rows read as 4-vectors where W is a multiple of 4 and one of
+    /// them holds; the first window's offset from the 4-aligned column below it; the 4-vectors
+    /// the 8 windows cover (kw + 7 values, 14 + kw at stride 2); the kernel's width (for the
+    /// unrolled taps).
+    fn row_vectors(&self, w: usize, stride2: bool) -> Vec<(&'static str, f64)> {
+        let two = stride2 && self.row_windows2();
+        let shift = (4 - self.padding[1] % 4) % 4;
+        let span = if two {
+            14 + self.kernel[1]
+        } else {
+            self.kernel[1] + 7
+        };
+        let on = (self.row_windows() || two) && w.is_multiple_of(4);
+        let mut c = vec![
+            ("ROW_X", f64::from(u8::from(self.row_windows()))),
+            ("VEC_X", f64::from(u8::from(on))),
+            ("SHIFT", shift as f64),
+            ("X4", (shift + span).div_ceil(4) as f64),
+            ("KW", self.kernel[1] as f64),
+        ];
+        if stride2 {
+            c.push(("ROW_X2", f64::from(u8::from(two))));
         }
-        c.push(("ROW_X2", f64::from(u8::from(self.row_windows2()))));
         c
     }
 
@@ -1053,7 +1039,7 @@ impl ConvParams {
                             ("ROWS2", f64::from(u8::from(rows2))),
                         ]
                         .into_iter()
-                        .chain(self.gemm_row_vectors(wd))
+                        .chain(self.row_vectors(wd, true))
                         .collect(),
                         params: bytemuck::bytes_of(&params).to_vec(),
                         workgroups: [
@@ -1154,7 +1140,7 @@ impl ConvParams {
                     ("ROWS2", f64::from(u8::from(self.row_pairs()))),
                 ]
                 .into_iter()
-                .chain(self.row_vectors(wd))
+                .chain(self.row_vectors(wd, false))
                 .collect()
             } else {
                 vec![]
