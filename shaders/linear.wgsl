@@ -8,6 +8,8 @@
 // - `main_split`: 8 outputs of one item per workgroup, its 64 invocations striding over K so
 //   that neighbouring invocations read neighbouring weights (coalesced on GPUs), partial sums
 //   added in workgroup memory. Grid: x = ceil(M / 8), y = N.
+// - `main_sg` (linear_sg.wgsl, appended where the device has subgroups): `main4` with two rows
+//   by 8 items per invocation, the items' inputs broadcast within the subgroup.
 // Bindings: 0 Params (uniform), 1 y [N, M], 2 x [N, K], 3 w [M, K], 4 b [M]; x and w bound as
 // 4-vectors.
 // Overrides: VEC4 (K is a multiple of 4: rows are read four elements at a time).

@@ -333,7 +333,6 @@ impl Executor {
                 .ok_or_else(|| graph_err(name, "weight not uploaded"))
         };
         let target = crate::ops::target(&self.gpu);
-        let min_workgroups = target.min_workgroups;
         let mut dispatches: Vec<Dispatch> = Vec::new();
         for n in &g.nodes {
             let shape = |v: &str| g.shape(v, batch).ok_or_else(|| graph_err(v, "no shape"));
@@ -360,11 +359,11 @@ impl Executor {
                     weight,
                     bias: b,
                 } => params.dispatches(
-                    LinearKernel::for_batch(batch, target.cpu),
+                    LinearKernel::for_layer(batch, params.in_features, target),
                     label,
                     &xs,
                     [y, x, w(weight)?, bias(b)?],
-                    min_workgroups,
+                    target,
                 )?,
                 Op::BatchNorm { activation, .. } => batch_norm::dispatches(
                     label,

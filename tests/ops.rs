@@ -191,10 +191,13 @@ fn linear_layers() {
         LinearKernel::Rows,
         LinearKernel::Rows4,
         LinearKernel::RowsSplit,
+        LinearKernel::RowsSg,
         LinearKernel::Matmul,
     ];
     for (n, i, o, act) in [
         (4, 1024, 1000, Activation::None),
+        (16, 1024, 1000, Activation::None),
+        (9, 36, 129, Activation::Relu),
         (1, 4096, 1000, Activation::None),
         (3, 10, 7, Activation::Relu),
         (1, 1280, 1000, Activation::None),
@@ -212,9 +215,35 @@ fn linear_layers() {
         let b = random(&mut rng, &[o]);
         let want = reference::linear(&p, &x, &w, Some(&b)).unwrap();
         for m in &modes() {
+            let target = deeproots::ops::target(m.gpu);
             for k in kernels {
-                let got = linear::run_with(m.gpu, m.precision, k, &p, &x, &w, Some(&b)).unwrap();
-                check(&format!("linear {k:?} {n}x{i}->{o}"), m, &got, &want);
+                let run = |t| linear::run_with(m.gpu, m.precision, k, t, &p, &x, &w, Some(&b));
+                if k == LinearKernel::RowsSg {
+                    if target.subgroup.is_none() || i % 4 != 0 {
+                        // Refused clearly, never run with what it needs missing.
+                        let e = run(target).unwrap_err().to_string();
+                        assert!(e.contains("rows-sg"), "{e}");
+                        continue;
+                    }
+                    // The 4-lane form (items 4 .. 7 from a second load) runs on any subgroups
+                    // of 4 or more lanes.
+                    let four = deeproots::ops::Target {
+                        subgroup: Some(4),
+                        ..target
+                    };
+                    check(
+                        &format!("linear {k:?}/4 {n}x{i}->{o}"),
+                        m,
+                        &run(four).unwrap(),
+                        &want,
+                    );
+                }
+                check(
+                    &format!("linear {k:?} {n}x{i}->{o}"),
+                    m,
+                    &run(target).unwrap(),
+                    &want,
+                );
             }
         }
     }

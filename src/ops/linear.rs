@@ -5,7 +5,7 @@
 //! input `[N, ...]` with `in_features` values per item, weight `[out_features, in_features]`,
 //! bias `[out_features]`, output `[N, out_features]`.
 
-use super::{matmul::MatmulParams, u32_of, Activation};
+use super::{matmul::MatmulParams, u32_of, Activation, Target};
 use crate::error::{invalid, Result};
 use crate::gpu::{Dispatch, Gpu, Kernel};
 use crate::{Precision, Tensor};
@@ -35,6 +35,23 @@ pub static SPLIT_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
+/// `linear.wgsl` with its subgroup entry point appended (only devices with subgroups compile
+/// it).
+const SG_SOURCE: &str = concat!(
+    include_str!("../../shaders/linear.wgsl"),
+    include_str!("../../shaders/subgroup_weights.wgsl"),
+    include_str!("../../shaders/linear_sg.wgsl")
+);
+
+/// [`KERNEL4`] for CPU adapters with subgroups: two outputs and 8 items per invocation, the
+/// items' inputs loaded once per subgroup and broadcast (entry `main_sg`).
+pub static SG_KERNEL: Kernel = Kernel {
+    name: "linear_sg",
+    source: SG_SOURCE,
+    entry: "main_sg",
+    inputs: &["vec4 x", "vec4 w", "b"],
+};
+
 /// Which kernel runs a linear layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinearKernel {
@@ -49,46 +66,61 @@ pub enum LinearKernel {
     /// reading neighbouring weights of a row (coalesced on GPUs) and adding their partial sums
     /// in workgroup memory; weights read once per item.
     RowsSplit,
+    /// `shaders/linear_sg.wgsl`, `main_sg`: two outputs by 8 items per invocation, each input
+    /// loaded once per subgroup and broadcast; weights read once per 8 items. Needs subgroups
+    /// and `in_features` a multiple of 4.
+    RowsSg,
     /// The matmul kernel (`shaders/matmul.wgsl`): 32 x 32 output tiles, weights read once per
     /// 32 items.
     Matmul,
 }
 
 impl LinearKernel {
-    /// The default kernel for a batch of `n` items on a CPU adapter (`cpu`) or a GPU. On
+    /// The default kernel for a batch of `n` items of `in_features` values on `target`. On
     /// lavapipe (GoogLeNet's classifier, 4096 -> 1000) the matmul took 46 ms from batch 1 to 8
-    /// and 66 at 32, `Rows` 2.7 ms per item, `Rows4` 7.0 ms per four items. On an H100
-    /// `RowsSplit` took 0.066 ms at batch 1, 0.068 at 16 and 0.109 at 32, the matmul 0.187 at
-    /// 16 and 0.231 at 32 (docs/results/h100-tiles.txt); larger batches, unmeasured, keep the
-    /// matmul's reuse of each weight. `DEEPROOTS_LINEAR` ([`Self::forced`]) overrides the
-    /// choice.
-    pub fn for_batch(n: usize, cpu: bool) -> LinearKernel {
+    /// and 66 at 32, `Rows` 2.7 ms per item, `Rows4` 7.0 ms per four items. `RowsSg` is taken
+    /// from batch 2 on CPU adapters with subgroups: lavapipe, 1024 -> 1000 alone, best of 3,
+    /// batch 16 1.8 ms (`Rows4` 12.1), 32 3.4 (14.2), 2 0.92 (`Rows` 1.45), but batch 1 1.29
+    /// (`Rows` 0.71). On an H100 `RowsSplit` took 0.066 ms
+    /// at batch 1, 0.068 at 16 and 0.109 at 32, the matmul 0.187 at 16 and 0.231 at 32
+    /// (docs/results/h100-tiles.txt); larger batches, unmeasured, keep the matmul's reuse of
+    /// each weight. `DEEPROOTS_LINEAR` ([`Self::forced`]) overrides the choice.
+    pub fn for_layer(n: usize, in_features: usize, target: Target) -> LinearKernel {
         if let Some(k) = Self::forced() {
             return k;
         }
-        match (cpu, n) {
+        let sg = target.subgroup.is_some() && in_features.is_multiple_of(4);
+        match (target.cpu, n) {
             (true, 0..=2) => LinearKernel::Rows,
+            (true, _) if sg => LinearKernel::RowsSg,
             (true, _) => LinearKernel::Rows4,
             (false, 0..=32) => LinearKernel::RowsSplit,
             (false, _) => LinearKernel::Matmul,
         }
     }
 
-    /// The name `DEEPROOTS_LINEAR` takes: `rows`, `rows4`, `split` or `matmul`.
+    /// The name `DEEPROOTS_LINEAR` takes: `rows`, `rows4`, `split`, `rows-sg` or `matmul`.
     pub fn name(self) -> &'static str {
         match self {
             LinearKernel::Rows => "rows",
             LinearKernel::Rows4 => "rows4",
             LinearKernel::RowsSplit => "split",
+            LinearKernel::RowsSg => "rows-sg",
             LinearKernel::Matmul => "matmul",
         }
     }
 
     /// Parses a [`Self::name`].
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Rows, Self::Rows4, Self::RowsSplit, Self::Matmul]
-            .into_iter()
-            .find(|k| k.name() == s)
+        [
+            Self::Rows,
+            Self::Rows4,
+            Self::RowsSplit,
+            Self::RowsSg,
+            Self::Matmul,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
     }
 
     /// The kernel forced by `DEEPROOTS_LINEAR` (a [`Self::name`]) for every linear layer, for
@@ -159,22 +191,40 @@ impl LinearParams {
         (self.in_features * self.out_features) as u64
     }
 
-    /// The dispatch computing `y` from `x`, weight `w`, bias `b` with `kernel`.
+    /// The dispatch computing `y` from `x`, weight `w`, bias `b` with `kernel` on `target`;
+    /// an error where `kernel` needs what the device or layer lacks ([`LinearKernel::RowsSg`]:
+    /// subgroups, `in_features` a multiple of 4).
     pub fn dispatches(
         &self,
         kernel: LinearKernel,
         label: &str,
         input: &[usize],
         [y, x, w, b]: [usize; 4],
-        min_workgroups: usize,
+        target: Target,
     ) -> Result<Vec<Dispatch>> {
         let [n, out] = self.out_dims(input)?;
         if kernel != LinearKernel::Matmul {
             let (k, rows, items) = match kernel {
                 LinearKernel::Rows => (&KERNEL, 64, 1),
                 LinearKernel::Rows4 => (&KERNEL4, 64, 4),
+                LinearKernel::RowsSg => (&SG_KERNEL, 128, 8),
                 _ => (&SPLIT_KERNEL, 8, 1),
             };
+            let vec4 = self.in_features.is_multiple_of(4);
+            let mut constants = vec![("VEC4", f64::from(u8::from(vec4)))];
+            if kernel == LinearKernel::RowsSg {
+                let Some(subgroup) = target.subgroup.filter(|_| vec4) else {
+                    return Err(invalid(
+                        label,
+                        format!(
+                            "the rows-sg linear kernel needs subgroups of at least 4 lanes and \
+                             in_features a multiple of 4 (in_features {}, subgroups {:?})",
+                            self.in_features, target.subgroup
+                        ),
+                    ));
+                };
+                constants.push(("SUBGROUP", f64::from(subgroup)));
+            }
             let params = LinearUniform {
                 m: u32_of(label, "out_features", out)?,
                 n: u32_of(label, "batch", n)?,
@@ -184,10 +234,7 @@ impl LinearParams {
             return Ok(vec![Dispatch {
                 label: label.to_string(),
                 kernel: k,
-                constants: vec![(
-                    "VEC4",
-                    f64::from(u8::from(self.in_features.is_multiple_of(4))),
-                )],
+                constants,
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [
                     u32_of(label, "output workgroups", out.div_ceil(rows))?,
@@ -208,7 +255,7 @@ impl LinearParams {
             b_strides: [0, 0, 1, self.in_features],
             c_strides: [0, 0, 1, out],
             activation: self.activation,
-            k_split: MatmulParams::split_for(out, n, self.in_features, 1, min_workgroups),
+            k_split: MatmulParams::split_for(out, n, self.in_features, 1, target.min_workgroups),
             x8: false,
             rows: 8,
             subgroup: 0,
@@ -231,11 +278,12 @@ pub fn run(
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
     let n = x.shape().first().copied().unwrap_or(0);
-    let cpu = super::target(gpu).cpu;
+    let target = super::target(gpu);
     run_with(
         gpu,
         precision,
-        LinearKernel::for_batch(n, cpu),
+        LinearKernel::for_layer(n, p.in_features, target),
+        target,
         p,
         x,
         weight,
@@ -243,12 +291,15 @@ pub fn run(
     )
 }
 
-/// [`run`] with a given kernel.
+/// [`run`] with a given kernel, chosen as for `target` (normally [`super::target`] of `gpu`;
+/// a smaller subgroup size than the device's is valid).
 #[cfg(not(target_arch = "wasm32"))]
+#[allow(clippy::too_many_arguments)]
 pub fn run_with(
     gpu: &Gpu,
     precision: Precision,
     kernel: LinearKernel,
+    target: Target,
     p: &LinearParams,
     x: &Tensor,
     weight: &Tensor,
@@ -277,12 +328,6 @@ pub fn run_with(
             ),
         ));
     }
-    let d = p.dispatches(
-        kernel,
-        "linear",
-        x.shape(),
-        [0, 1, 2, 3],
-        super::min_workgroups(gpu),
-    )?;
+    let d = p.dispatches(kernel, "linear", x.shape(), [0, 1, 2, 3], target)?;
     super::run_single(gpu, precision, "linear", &[x, weight, b], &out, d)
 }
