@@ -26,12 +26,13 @@ fn rows_bias(bias_base: u32, m0: u32, lane: u32) -> TileWeights {
   return share_tile(x, y);
 }
 
-// store_col with the 4 rows' biases given.
-fn store_colb(c_base: u32, m0: u32, n: u32, acc: vec4<f32>, bias: vec4<f32>) {
-  if (n >= p.n) { return; }
+// Rows m0 .. m0 + 3 (those below M) of one column whose element offset at row 0 is c (NONE:
+// outside C), with the 4 rows' biases and the activation.
+fn store_colb(c: u32, m0: u32, acc: vec4<f32>, bias: vec4<f32>) {
+  if (c == NONE) { return; }
   for (var i = 0u; i < 4u; i++) {
     if (m0 + i < p.m) {
-      store_y(c_base + (m0 + i) * p.sc_m + n * p.sc_n, activate(acc[i] + bias[i], p.act));
+      store_y(c + (m0 + i) * p.sc_m, activate(acc[i] + bias[i], p.act));
     }
   }
 }
@@ -42,15 +43,25 @@ struct Cols8 {
   c4: vec4<f32>, c5: vec4<f32>, c6: vec4<f32>, c7: vec4<f32>,
 }
 
+// A column offset that marks a column outside C.
+const NONE: u32 = 0xffffffffu;
+
 // Where an invocation's 8 columns go in C: with VEC_C, the offsets of their two 4-vectors at
 // row 0 (lo: columns 0 .. 3, hi: 4 .. 7) and whether each lies inside C (own_hi only with
-// own_lo); else (columns one by
-// one) the batch/group offset `base` and the first column n0.
-struct Run8 { base: u32, n0: u32, lo: u32, hi: u32, own_lo: bool, own_hi: bool }
+// own_lo); else each column's offset at row 0 (c_lo: columns 0 .. 3, c_hi: 4 .. 7; NONE
+// outside C).
+struct Run8 { lo: u32, hi: u32, own_lo: bool, own_hi: bool, c_lo: vec4<u32>, c_hi: vec4<u32> }
+
+// Offsets of columns n .. n + 3 of batch/group offset base (NONE from column `end` on).
+fn col_offsets(base: u32, n: u32, end: u32) -> vec4<u32> {
+  let j = vec4<u32>(n) + vec4<u32>(0u, 1u, 2u, 3u);
+  return select(vec4<u32>(NONE), vec4<u32>(base) + j * p.sc_n, j < vec4<u32>(end));
+}
 
 // The Run8 of columns n0 .. n0 + 7 of batch/group offset base (no FOLD).
 fn run8(base: u32, n0: u32) -> Run8 {
-  return Run8(base, n0, base + n0, base + n0 + 4u, n0 < p.n, n0 + 4u < p.n);
+  return Run8(base + n0, base + n0 + 4u, n0 < p.n, n0 + 4u < p.n, col_offsets(base, n0, p.n),
+              col_offsets(base, n0 + 4u, p.n));
 }
 
 // Rows m0 .. m0 + 3 (those below M) of the 8 columns of r (those inside C), with the biases
@@ -72,14 +83,14 @@ fn store_cols8(r: Run8, m0: u32, bias: vec4<f32>, q: Cols8) {
     }
     return;
   }
-  store_colb(r.base, m0, r.n0, q.c0, bias);
-  store_colb(r.base, m0, r.n0 + 1u, q.c1, bias);
-  store_colb(r.base, m0, r.n0 + 2u, q.c2, bias);
-  store_colb(r.base, m0, r.n0 + 3u, q.c3, bias);
-  store_colb(r.base, m0, r.n0 + 4u, q.c4, bias);
-  store_colb(r.base, m0, r.n0 + 5u, q.c5, bias);
-  store_colb(r.base, m0, r.n0 + 6u, q.c6, bias);
-  store_colb(r.base, m0, r.n0 + 7u, q.c7, bias);
+  store_colb(r.c_lo.x, m0, q.c0, bias);
+  store_colb(r.c_lo.y, m0, q.c1, bias);
+  store_colb(r.c_lo.z, m0, q.c2, bias);
+  store_colb(r.c_lo.w, m0, q.c3, bias);
+  store_colb(r.c_hi.x, m0, q.c4, bias);
+  store_colb(r.c_hi.y, m0, q.c5, bias);
+  store_colb(r.c_hi.z, m0, q.c6, bias);
+  store_colb(r.c_hi.w, m0, q.c7, bias);
 }
 
 @compute @workgroup_size(64)
@@ -244,15 +255,42 @@ fn store_tile(r: Run8, bias_base: u32, m0: u32, lane: u32, own: bool, lo: Cols8,
   }
 }
 
-// Override FOLD (with VEC_B and VEC_C): the columns run over the whole batch (Params.batches
-// images of N columns each; grid x = 1, z = groups * column blocks), so that an image whose N is not a
-// multiple of 8 * wx leaves no invocations idle at its end (14 x 14 maps: 196 columns in rows
-// of 32 x 8). N is a multiple of 4, so no 4-vector spans two images.
+// Override FOLD: the columns run over the whole batch (Params.batches images of N columns
+// each; grid x = 1, z = groups * column blocks), so that an image whose N is not a multiple of
+// a workgroup row's columns leaves no invocations idle at its end (14 x 14 maps: 196 columns in
+// rows of 32 x 8; 7 x 7: 49 in rows of 8 x 8). With VEC_B (and VEC_C) N is a multiple of 4, so
+// no 4-vector spans two images; without, each column is read (and stored) at its own image's
+// offset.
 override FOLD: bool = false;
 
 // Image and column within it of column n of the batch (FOLD).
 fn fold_col(n: u32) -> vec2<u32> {
   return vec2<u32>(n / p.n, n % p.n);
+}
+
+// FOLD: the offset of batch column n (image i, column j) with batch stride sb, group stride
+// sg and column stride sn, for group g.
+fn fold_offset(n: u32, g: u32, sb: u32, sg: u32, sn: u32) -> u32 {
+  let f = fold_col(n);
+  return f.x * sb + g * sg + f.y * sn;
+}
+
+// FOLD without VEC_B: batch columns n .. n + 3 of B (past the last, the last) as a Cols4.
+fn fold_cols4(g: u32, n: u32, n_all: u32) -> Cols4 {
+  let last = n_all - 1u;
+  let c0 = fold_offset(min(n, last), g, p.sb_b, p.sb_g, p.sb_n);
+  return Cols4(c0, fold_offset(min(n + 1u, last), g, p.sb_b, p.sb_g, p.sb_n),
+               fold_offset(min(n + 2u, last), g, p.sb_b, p.sb_g, p.sb_n),
+               fold_offset(min(n + 3u, last), g, p.sb_b, p.sb_g, p.sb_n), c0 / 4u);
+}
+
+// FOLD without VEC_C: batch columns n .. n + 3's offsets in C (NONE past the last).
+fn fold_c_offsets(g: u32, n: u32, n_all: u32) -> vec4<u32> {
+  var c = vec4<u32>(NONE);
+  for (var j = 0u; j < 4u; j++) {
+    if (n + j < n_all) { c[j] = fold_offset(n + j, g, p.sc_b, p.sc_g, p.sc_n); }
+  }
+  return c;
 }
 
 @compute @workgroup_size(64)
@@ -292,13 +330,26 @@ fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     var cols_hi = cols4(b_base, n0 + 4u);
     var r = run8(c_base, n0);
     if (FOLD) {
-      // Past the batch's last column, its last 4-vector (read, never stored).
-      let lo = fold_col(min(n0, n_all - 4u));
-      let hi = fold_col(min(n0 + 4u, n_all - 4u));
-      cols_lo = cols4(lo.x * p.sb_b + g * p.sb_g, lo.y);
-      cols_hi = cols4(hi.x * p.sb_b + g * p.sb_g, hi.y);
-      r = Run8(0u, 0u, lo.x * p.sc_b + g * p.sc_g + lo.y, hi.x * p.sc_b + g * p.sc_g + hi.y,
-               n0 < n_all, n0 + 4u < n_all);
+      // Past the batch's last column, its last 4-vector (read, never stored; N and so the
+      // batch's columns are then a multiple of 4).
+      let lo = fold_col(min(n0, max(n_all, 4u) - 4u));
+      let hi = fold_col(min(n0 + 4u, max(n_all, 4u) - 4u));
+      if (VEC_B) {
+        cols_lo = cols4(lo.x * p.sb_b + g * p.sb_g, lo.y);
+        cols_hi = cols4(hi.x * p.sb_b + g * p.sb_g, hi.y);
+      } else {
+        cols_lo = fold_cols4(g, n0, n_all);
+        cols_hi = fold_cols4(g, n0 + 4u, n_all);
+      }
+      if (VEC_C) {
+        r.lo = lo.x * p.sc_b + g * p.sc_g + lo.y;
+        r.hi = hi.x * p.sc_b + g * p.sc_g + hi.y;
+        r.own_lo = n0 < n_all;
+        r.own_hi = n0 + 4u < n_all;
+      } else {
+        r.c_lo = fold_c_offsets(g, n0, n_all);
+        r.c_hi = fold_c_offsets(g, n0 + 4u, n_all);
+      }
     }
     var acc = Acc();
     var ai = a_base;

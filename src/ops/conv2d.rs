@@ -914,14 +914,9 @@ impl ConvParams {
                 },
                 subgroup,
                 row_width: 0,
-            };
-            // Enough invocations per workgroup row to cover the columns a launch takes (one
-            // image's, or the batch's where it folds them).
-            let per_invocation = if mm.x8 { 8 } else { 4 };
-            let mm = matmul::MatmulParams {
-                row_width: target.subgroup_row(mm.launch_columns().div_ceil(per_invocation)),
-                ..mm
-            };
+                fold: false,
+            }
+            .planned(target);
             return mm.dispatches(label, y, x, w, b).map(|d| vec![d]);
         }
         let total = out.iter().product::<usize>();

@@ -260,6 +260,7 @@ impl LinearParams {
             rows: 8,
             subgroup: 0,
             row_width: 0,
+            fold: false,
             wide: false,
         };
         Ok(vec![mm.dispatches(label, y, x, w, b)?])

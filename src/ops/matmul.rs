@@ -104,9 +104,19 @@ pub struct MatmulParams {
     /// With `wide`: the subgroup size (4 or at least 8) the subgroup kernel may count on
     /// (`matmul8_sg.wgsl`), or 0 for the kernel without subgroups.
     pub subgroup: u32,
-    /// With `subgroup`: invocations per workgroup row (`Params.wx`, see
-    /// [`super::Target::subgroup_row`]).
+    /// With `subgroup`: invocations per workgroup row (`Params.wx`; [`Self::planned`] sets it).
     pub row_width: u32,
+    /// With `x8` and `subgroup`: the columns run over the whole batch (`FOLD` in
+    /// `matmul8_sg.wgsl`; [`Self::planned`] sets it).
+    pub fold: bool,
+}
+
+/// Invocations a subgroup-matmul launch of `cols` columns (`per` per invocation) and
+/// `tiles_m` row tiles takes in workgroups of 64 whose rows are `wx` invocations wide, idle ones
+/// included.
+fn launch_slots(cols: usize, per: usize, tiles_m: usize, wx: usize) -> usize {
+    let rows = 64 / wx;
+    cols.div_ceil(per).div_ceil(wx) * wx * tiles_m.div_ceil(rows) * rows
 }
 
 /// Mirrors `Params` in shaders/matmul.wgsl.
@@ -147,22 +157,48 @@ impl MatmulParams {
     }
 
     /// Whether the 8-column subgroup kernel runs its columns over the whole batch (`FOLD` in
-    /// `matmul8_sg.wgsl`): where one batch's N would leave invocations of its last workgroup
-    /// row idle (N not a multiple of 8 columns times the row's 8 to 64 invocations: 14 x 14 and
-    /// 28 x 28 maps), with more than one batch and B and C read and written as 4-vectors (so
-    /// no 4-vector spans two batches). Each output's sum is the same either way. On lavapipe,
-    /// GoogLeNet's 1x1 layers at batch 16: 28 x 28 1.19-1.25x, 14 x 14 1.05-1.07x; NIN's on
-    /// 32 x 32 (no idle invocations) were 1.08x slower folded, hence only where it pays.
+    /// `matmul8_sg.wgsl`), as [`Self::planned`] decided.
     pub fn folds_batches(&self) -> bool {
-        let tiles = self.n.div_ceil(8);
-        let idle = !self.n.is_multiple_of(8)
-            || !tiles.is_multiple_of(tiles.next_power_of_two().clamp(8, 64));
-        idle && self.wide
-            && self.x8
-            && self.subgroup > 0
-            && self.batches > 1
-            && self.columns_in_vec4()
-            && self.c_columns_in_vec4()
+        self.fold
+    }
+
+    /// These parameters with the subgroup kernels' launch decided for `target`: the row width
+    /// ([`super::Target::subgroup_row`] of one image's columns), and for the 8-column kernel
+    /// with more than one batch whether to fold the batch into the columns instead, with the
+    /// row width (4 to 64, at least the largest subgroup) that leaves the fewest invocations
+    /// idle: folded only where that is fewer than unfolded (an image's columns or the row
+    /// tiles not filling whole workgroup rows: 14 x 14 and 28 x 28 maps, 7 x 7 ones, 8 x 8
+    /// with 6 tiles of 32 rows in workgroups of 8). Each output's sum is the same either way.
+    /// On lavapipe, GoogLeNet's 1x1 layers at batch 16: 28 x 28 1.19-1.25x, 14 x 14
+    /// 1.05-1.07x; NIN's on 32 x 32 (no idle invocations) were 1.08x slower folded, hence only
+    /// where it saves invocations.
+    pub fn planned(mut self, target: super::Target) -> Self {
+        self.fold = false;
+        if !(self.wide && self.subgroup > 0) {
+            return self;
+        }
+        let per = if self.x8 { 8 } else { 4 };
+        let tiles_m = self.m.div_ceil(if self.x8 { self.rows } else { 8 });
+        let wx = target.subgroup_row(self.n.div_ceil(per));
+        self.row_width = wx;
+        if !self.x8 || self.batches < 2 {
+            return self;
+        }
+        let unfolded = self.batches * launch_slots(self.n, per, tiles_m, wx as usize);
+        let least = target.subgroup_row(1);
+        let folded = [64u32, 32, 16, 8, 4]
+            .into_iter()
+            .filter(|&w| w >= least)
+            .map(|w| {
+                let slots = launch_slots(self.n * self.batches, per, tiles_m, w as usize);
+                (slots, w)
+            })
+            .min_by_key(|&(slots, _)| slots);
+        if let Some((_, w)) = folded.filter(|&(slots, _)| slots < unfolded) {
+            self.fold = true;
+            self.row_width = w;
+        }
+        self
     }
 
     /// Columns one launch of the subgroup kernels covers per group: N, or N times the batches
