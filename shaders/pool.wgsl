@@ -6,16 +6,16 @@
 // windows hold it. 3-wide windows at stride 1 or 2 (most pools) load the row's values once and
 // reduce each window over its own three (at stride 1 sharing the middle pairs) instead of
 // masking every value into every window (lavapipe, batch 16: 3x3 stride 1 on 28x28 and 14x14
-// 1.17-1.2x, stride 2 on 112x112 1.05x). The window, the strides and the kind are override
+// 1.17-1.2x, stride 2 on 112x112 1.05x; with VEC_X rows then 1.27x and 1.49x). The window, the strides and the kind are override
 // constants, so
 // which window takes which row and column is decided when the pipeline is compiled; padding and
 // the image edge are masked per element.
 // Window and divisor follow PyTorch: the window is clipped to the padded input
 // (H + pad_bottom), the divisor counts padding when COUNT_PAD, else only real elements.
-// Bindings: 0 Params (uniform), 1 y [N, C, H_out, W_out], 2 x [N, C, H, W].
+// Bindings: 0 Params (uniform), 1 y [N, C, H_out, W_out], 2 x [N, C, H, W] (bound as 4-vectors).
 // Overrides: KH, KW (window), SH, SW (strides), IS_MAX (max, else average), COUNT_PAD, ROWS
 // (output rows per invocation, 1 to 4), VEC_Y (W_out a multiple of 4: each row's 4 outputs are
-// one 4-vector store).
+// one 4-vector store), VEC_X (below).
 // Grid: total = N * C * ceil(H_out / ROWS) * ceil(W_out / 4) invocations.
 struct Params {
   h: u32, w: u32, ho: u32, wo: u32,
@@ -32,6 +32,10 @@ override IS_MAX: bool = true;
 override COUNT_PAD: bool = false;
 override ROWS: u32 = 1u;
 override VEC_Y: bool = false;
+// Override VEC_X (3-wide windows; W a multiple of 4, and the left padding 1 at stride 1, 0 at
+// stride 2): each invocation's row values from column ow0 on (stride 1: after the first) start
+// on a 4-vector, and are read as 4-vectors.
+override VEC_X: bool = false;
 
 // Elements of the window [start, start + k) inside [0, len) (x) and inside [0, len + pad_end)
 // (y, the padded count).
@@ -52,6 +56,19 @@ fn row_value(row: u32, row_in: bool, iw: i32) -> f32 {
   let inside = row_in && iw >= 0 && iw < i32(p.w);
   return select(select(0.0, -3.4e38, IS_MAX), f32(load_x(row + u32(clamp(iw, 0, i32(p.w) - 1)))),
                 inside);
+}
+
+// Columns c .. c + 3 of the input row starting at element `row`, as row_value gives them: with
+// VEC_X (c and the row's start then multiples of 4, and c >= 0) one 4-vector load, wholly
+// inside the row or wholly outside it.
+fn row_quad(row: u32, row_in: bool, c: i32) -> vec4<f32> {
+  if (VEC_X) {
+    let inside = row_in && c < i32(p.w);
+    let v = vec4<f32>(load4_x((row + u32(min(c, i32(p.w) - 4))) / 4u));
+    return select(vec4<f32>(select(0.0, -3.4e38, IS_MAX)), v, inside);
+  }
+  return vec4<f32>(row_value(row, row_in, c), row_value(row, row_in, c + 1),
+                   row_value(row, row_in, c + 2), row_value(row, row_in, c + 3));
 }
 
 // The 4 windows' values with v added where `take` holds.
@@ -100,22 +117,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (KW == 3u && SW <= 2u) {
       // 3-wide windows at stride 1 or 2 (most pools): the row's 3 SW + 3 values, then each
       // window over its own three.
-      let v0 = row_value(row, row_in, c0);
-      let v1 = row_value(row, row_in, c0 + 1);
-      let v2 = row_value(row, row_in, c0 + 2);
-      let v3 = row_value(row, row_in, c0 + 3);
-      let v4 = row_value(row, row_in, c0 + 4);
-      let v5 = row_value(row, row_in, c0 + 5);
+      let q = row_quad(row, row_in, c0 + select(0, 1, SW == 1u));
       if (SW == 1u) {
-        let m12 = reduce(v1, v2);
-        let m34 = reduce(v3, v4);
-        h = vec4<f32>(reduce(v0, m12), reduce(m12, v3), reduce(v2, m34), reduce(m34, v5));
+        // q: columns c0 + 1 .. c0 + 4.
+        let v0 = row_value(row, row_in, c0);
+        let m12 = reduce(q.x, q.y);
+        let m34 = reduce(q.z, q.w);
+        let v5 = row_value(row, row_in, c0 + 5);
+        h = vec4<f32>(reduce(v0, m12), reduce(m12, q.z), reduce(q.y, m34), reduce(m34, v5));
       } else {
-        let v6 = row_value(row, row_in, c0 + 6);
-        let v7 = row_value(row, row_in, c0 + 7);
+        // q: columns c0 .. c0 + 3, u: c0 + 4 .. c0 + 7.
+        let u = row_quad(row, row_in, c0 + 4);
         let v8 = row_value(row, row_in, c0 + 8);
-        h = vec4<f32>(reduce(reduce(v0, v1), v2), reduce(reduce(v2, v3), v4),
-                      reduce(reduce(v4, v5), v6), reduce(reduce(v6, v7), v8));
+        h = vec4<f32>(reduce(reduce(q.x, q.y), q.z), reduce(reduce(q.z, q.w), u.x),
+                      reduce(reduce(u.x, u.y), u.z), reduce(reduce(u.z, u.w), v8));
       }
     } else {
       for (var d = 0u; d < 3u * SW + KW; d++) {

@@ -15,7 +15,7 @@ pub static KERNEL: Kernel = Kernel {
     name: "pool",
     source: include_str!("../../shaders/pool.wgsl"),
     entry: "main",
-    inputs: &["x"],
+    inputs: &["vec4 x"],
 };
 
 /// Which reduction a pool applies.
@@ -106,6 +106,20 @@ impl PoolParams {
         4
     }
 
+    /// Whether the 3-wide windows read their rows as 4-vectors on inputs `w` wide (`VEC_X` in
+    /// `shaders/pool.wgsl`): W a multiple of 4 and each invocation's columns from its first
+    /// output's window on (stride 1: from the second column) starting a 4-vector.
+    fn vec_x(&self, w: usize) -> bool {
+        let pl = self.padding[1];
+        self.kernel[1] == 3
+            && w.is_multiple_of(4)
+            && match self.stride[1] {
+                1 => pl == 1,
+                2 => pl == 0,
+                _ => false,
+            }
+    }
+
     /// The dispatch computing `y` from `x`.
     pub fn dispatches(
         &self,
@@ -149,6 +163,7 @@ impl PoolParams {
                 ("COUNT_PAD", flag(count_pad)),
                 ("ROWS", rows as f64),
                 ("VEC_Y", flag(out[3].is_multiple_of(4))),
+                ("VEC_X", flag(self.vec_x(input[3]))),
             ],
             params: bytemuck::bytes_of(&params).to_vec(),
             workgroups: grid(total),
