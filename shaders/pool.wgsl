@@ -6,10 +6,10 @@
 // windows hold it. 3-wide windows at stride 1 or 2 (most pools) load the row's values once and
 // reduce each window over its own three (at stride 1 sharing the middle pairs) instead of
 // masking every value into every window (lavapipe, batch 16: 3x3 stride 1 on 28x28 and 14x14
-// 1.17-1.2x, stride 2 on 112x112 1.05x; with VEC_X rows then 1.27x and 1.49x). The window, the strides and the kind are override
-// constants, so
-// which window takes which row and column is decided when the pipeline is compiled; padding and
-// the image edge are masked per element.
+// 1.17-1.2x, stride 2 on 112x112 1.05x; reading the rows as 4-vectors with VEC_X, then 1.27x
+// and 1.49x). The window, the strides and the kind are override constants, so which window
+// takes which row and column is decided when the pipeline is compiled; padding and the image
+// edge are masked per element.
 // Window and divisor follow PyTorch: the window is clipped to the padded input
 // (H + pad_bottom), the divisor counts padding when COUNT_PAD, else only real elements.
 // Bindings: 0 Params (uniform), 1 y [N, C, H_out, W_out], 2 x [N, C, H, W] (bound as 4-vectors).
