@@ -32,10 +32,11 @@ override IS_MAX: bool = true;
 override COUNT_PAD: bool = false;
 override ROWS: u32 = 1u;
 override VEC_Y: bool = false;
-// Override VEC_X (3-wide windows; W a multiple of 4, and the left padding 1 at stride 1, 0 at
-// stride 2): each invocation's row values from column ow0 on (stride 1: after the first) start
-// on a 4-vector, and are read as 4-vectors.
+// Override VEC_X (3-wide windows; W a multiple of 4, and the left padding X_LEAD, 0 or 1): each
+// invocation's row values after the first X_LEAD start on a 4-vector, and are read as
+// 4-vectors. X_LEAD is 0 without VEC_X.
 override VEC_X: bool = false;
+override X_LEAD: u32 = 0u;
 
 // Elements of the window [start, start + k) inside [0, len) (x) and inside [0, len + pad_end)
 // (y, the padded count).
@@ -69,6 +70,39 @@ fn row_quad(row: u32, row_in: bool, c: i32) -> vec4<f32> {
   }
   return vec4<f32>(row_value(row, row_in, c), row_value(row, row_in, c + 1),
                    row_value(row, row_in, c + 2), row_value(row, row_in, c + 3));
+}
+
+// Columns c0 .. c0 + 3 SW + 2 of one input row (3-wide windows, stride 1 or 2; v6 .. v8 only at
+// stride 2).
+struct Row9 { v0: f32, v1: f32, v2: f32, v3: f32, v4: f32, v5: f32, v6: f32, v7: f32, v8: f32 }
+
+// The Row9 from column c0 of the input row starting at element `row`: X_LEAD single values,
+// then 4-vectors (row_quad), then single values again.
+fn row_values(row: u32, row_in: bool, c0: i32) -> Row9 {
+  var v: Row9;
+  if (X_LEAD == 0u) {
+    let q = row_quad(row, row_in, c0);
+    v.v0 = q.x; v.v1 = q.y; v.v2 = q.z; v.v3 = q.w;
+    if (SW == 1u) {
+      v.v4 = row_value(row, row_in, c0 + 4);
+      v.v5 = row_value(row, row_in, c0 + 5);
+    } else {
+      let u = row_quad(row, row_in, c0 + 4);
+      v.v4 = u.x; v.v5 = u.y; v.v6 = u.z; v.v7 = u.w;
+      v.v8 = row_value(row, row_in, c0 + 8);
+    }
+  } else {
+    v.v0 = row_value(row, row_in, c0);
+    let q = row_quad(row, row_in, c0 + 1);
+    v.v1 = q.x; v.v2 = q.y; v.v3 = q.z; v.v4 = q.w;
+    if (SW == 1u) {
+      v.v5 = row_value(row, row_in, c0 + 5);
+    } else {
+      let u = row_quad(row, row_in, c0 + 5);
+      v.v5 = u.x; v.v6 = u.y; v.v7 = u.z; v.v8 = u.w;
+    }
+  }
+  return v;
 }
 
 // The 4 windows' values with v added where `take` holds.
@@ -117,20 +151,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (KW == 3u && SW <= 2u) {
       // 3-wide windows at stride 1 or 2 (most pools): the row's 3 SW + 3 values, then each
       // window over its own three.
-      let q = row_quad(row, row_in, c0 + select(0, 1, SW == 1u));
+      let v = row_values(row, row_in, c0);
       if (SW == 1u) {
-        // q: columns c0 + 1 .. c0 + 4.
-        let v0 = row_value(row, row_in, c0);
-        let m12 = reduce(q.x, q.y);
-        let m34 = reduce(q.z, q.w);
-        let v5 = row_value(row, row_in, c0 + 5);
-        h = vec4<f32>(reduce(v0, m12), reduce(m12, q.z), reduce(q.y, m34), reduce(m34, v5));
+        let m12 = reduce(v.v1, v.v2);
+        let m34 = reduce(v.v3, v.v4);
+        h = vec4<f32>(reduce(v.v0, m12), reduce(m12, v.v3), reduce(v.v2, m34), reduce(m34, v.v5));
       } else {
-        // q: columns c0 .. c0 + 3, u: c0 + 4 .. c0 + 7.
-        let u = row_quad(row, row_in, c0 + 4);
-        let v8 = row_value(row, row_in, c0 + 8);
-        h = vec4<f32>(reduce(reduce(q.x, q.y), q.z), reduce(reduce(q.z, q.w), u.x),
-                      reduce(reduce(u.x, u.y), u.z), reduce(reduce(u.z, u.w), v8));
+        h = vec4<f32>(reduce(reduce(v.v0, v.v1), v.v2), reduce(reduce(v.v2, v.v3), v.v4),
+                      reduce(reduce(v.v4, v.v5), v.v6), reduce(reduce(v.v6, v.v7), v.v8));
       }
     } else {
       for (var d = 0u; d < 3u * SW + KW; d++) {

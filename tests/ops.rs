@@ -80,8 +80,8 @@ fn pools_at_real_and_random_shapes() {
             pool_params(avg(true), 3, 1, [1; 4], false),
             [2, 8, 7, 7],
         ),
-        // Rows read as 4-vectors (W a multiple of 4, padding 1 at stride 1, 0 at stride 2): a
-        // non-square map, and one 4 wide whose second 4-vector lies past the row.
+        // Rows read as 4-vectors (W a multiple of 4, left padding 0 or 1): non-square maps, and one
+        // 4 wide whose second 4-vector lies past the row.
         (
             "avg-3s1p1-4-vector-rows",
             pool_params(avg(false), 3, 1, [1; 4], false),
@@ -91,6 +91,16 @@ fn pools_at_real_and_random_shapes() {
             "max-3s2-ceil-4-wide",
             pool_params(PoolKind::Max, 3, 2, [0; 4], true),
             [1, 3, 5, 4],
+        ),
+        (
+            "max-3s1p0-4-vector-rows",
+            pool_params(PoolKind::Max, 3, 1, [0; 4], true),
+            [1, 3, 9, 12],
+        ),
+        (
+            "avg-3s2p1-4-vector-rows",
+            pool_params(avg(true), 3, 2, [1; 4], true),
+            [2, 3, 10, 20],
         ),
     ]
     .into_iter()

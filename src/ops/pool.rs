@@ -106,18 +106,13 @@ impl PoolParams {
         4
     }
 
-    /// Whether the 3-wide windows read their rows as 4-vectors on inputs `w` wide (`VEC_X` in
-    /// `shaders/pool.wgsl`): W a multiple of 4 and each invocation's columns from its first
-    /// output's window on (stride 1: from the second column) starting a 4-vector.
-    fn vec_x(&self, w: usize) -> bool {
+    /// Whether the 3-wide windows read their rows as 4-vectors on inputs `w` wide, and after how
+    /// many single values (`VEC_X`, `X_LEAD` in `shaders/pool.wgsl`): W a multiple of 4 and
+    /// the left padding 0 or 1 (stride 1 or 2), so that each invocation's columns after the
+    /// padding's worth start a 4-vector.
+    fn vec_x(&self, w: usize) -> Option<usize> {
         let pl = self.padding[1];
-        self.kernel[1] == 3
-            && w.is_multiple_of(4)
-            && match self.stride[1] {
-                1 => pl == 1,
-                2 => pl == 0,
-                _ => false,
-            }
+        (self.kernel[1] == 3 && w.is_multiple_of(4) && self.stride[1] <= 2 && pl <= 1).then_some(pl)
     }
 
     /// The dispatch computing `y` from `x`.
@@ -163,7 +158,8 @@ impl PoolParams {
                 ("COUNT_PAD", flag(count_pad)),
                 ("ROWS", rows as f64),
                 ("VEC_Y", flag(out[3].is_multiple_of(4))),
-                ("VEC_X", flag(self.vec_x(input[3]))),
+                ("VEC_X", flag(self.vec_x(input[3]).is_some())),
+                ("X_LEAD", self.vec_x(input[3]).unwrap_or(0) as f64),
             ],
             params: bytemuck::bytes_of(&params).to_vec(),
             workgroups: grid(total),
