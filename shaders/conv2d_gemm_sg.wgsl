@@ -127,6 +127,11 @@ override HALF: bool = false;
 // set of accumulators (the other launch runs the full tiles before them with Params.tiles_m
 // two lower).
 override WIDE: bool = false;
+// Override TALL (with ROW_X or ROW_X2; never with HALF or WIDE): each workgroup row takes two
+// consecutive channel tiles as one of 16 channels (Params.tiles_m: tile pairs per group), so
+// each kernel row's window, loaded once, feeds twice the multiply-adds: channels 8..11 in the
+// md accumulators, 12..15 in ex.
+override TALL: bool = false;
 // Override VEC_Y: W_out is a multiple of 4 (store_run).
 override VEC_Y: bool = false;
 // Override ROWS2 (with ROW_X, stride and dilation 1 along y): each pixel tile is a run of 8 in
@@ -145,7 +150,8 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   // The half and wide launches take one tile per group: the last, the last but one.
   let gt = tile_row(wid.y, li / wx, wx, select(p.tiles_m, 1u, HALF || WIDE));
   let g = gt.x;
-  let tm = select(select(gt.y, p.tiles_m - 1u, HALF), p.tiles_m - 2u, WIDE);
+  let tm = select(select(select(gt.y, p.tiles_m - 1u, HALF), p.tiles_m - 2u, WIDE), 2u * gt.y,
+                  TALL);
   let cin_g = p.c_in / p.groups;
   let hw = p.h * p.w;
   let runs = (p.wo + 7u) / 8u;
@@ -273,6 +279,12 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     // The tile's 8 biases: one load per lane and broadcasts, like the weights.
     let bias = tile_bias(g * p.m + tm * 8u, lane);
     var bias_md = vec4<f32>(0.0);
+    var bias_ex = vec4<f32>(0.0);
+    if (TALL) {
+      let b2 = tile_bias(g * p.m + tm * 8u + 8u, lane);
+      bias_md = b2.lo;
+      bias_ex = b2.hi;
+    }
     if (WIDE) {
       bias_md = share_quad(f32(load_b(min(g * p.m + tm * 8u + 8u + (lane & 3u), p.c_out - 1u))));
     }
@@ -286,7 +298,11 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         store_run(out, g, tm * 8u + 4u, n_px, hw_out, bias.hi, acc.hi0, acc.hi1, acc.hi2, acc.hi3,
                   acc.hi4, acc.hi5, acc.hi6, acc.hi7);
       }
-      if (WIDE) {
+      if (TALL) {
+        store_run(out, g, tm * 8u + 12u, n_px, hw_out, bias_ex, acc.ex0, acc.ex1, acc.ex2, acc.ex3,
+                  acc.ex4, acc.ex5, acc.ex6, acc.ex7);
+      }
+      if (WIDE || TALL) {
         store_run(out, g, tm * 8u + 8u, n_px, hw_out, bias_md, acc.md0, acc.md1, acc.md2, acc.md3,
                   acc.md4, acc.md5, acc.md6, acc.md7);
       }
@@ -298,7 +314,11 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
           store_run(out1, g, tm * 8u + 4u, n_px, hw_out, bias.hi, acc1.hi0, acc1.hi1, acc1.hi2,
                     acc1.hi3, acc1.hi4, acc1.hi5, acc1.hi6, acc1.hi7);
         }
-        if (WIDE) {
+        if (TALL) {
+          store_run(out1, g, tm * 8u + 12u, n_px, hw_out, bias_ex, acc1.ex0, acc1.ex1, acc1.ex2,
+                    acc1.ex3, acc1.ex4, acc1.ex5, acc1.ex6, acc1.ex7);
+        }
+        if (WIDE || TALL) {
           store_run(out1, g, tm * 8u + 8u, n_px, hw_out, bias_md, acc1.md0, acc1.md1, acc1.md2,
                     acc1.md3, acc1.md4, acc1.md5, acc1.md6, acc1.md7);
         }
@@ -307,8 +327,8 @@ fn main8_row8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   }
 }
 
-// main8_row8_sg's accumulators: channels 0..3 (lo), 4..7 (hi) and with WIDE 8..11 (md) of the
-// tile, pixel j of the run in lo<j>, hi<j>, md<j>.
+// main8_row8_sg's accumulators: channels 0..3 (lo), 4..7 (hi), with WIDE or TALL 8..11 (md)
+// and with TALL 12..15 (ex) of the tile, pixel j of the run in lo<j>, hi<j>, md<j>, ex<j>.
 struct Tile8 {
   lo0: vec4<f32>, lo1: vec4<f32>, lo2: vec4<f32>, lo3: vec4<f32>,
   lo4: vec4<f32>, lo5: vec4<f32>, lo6: vec4<f32>, lo7: vec4<f32>,
@@ -316,6 +336,8 @@ struct Tile8 {
   hi4: vec4<f32>, hi5: vec4<f32>, hi6: vec4<f32>, hi7: vec4<f32>,
   md0: vec4<f32>, md1: vec4<f32>, md2: vec4<f32>, md3: vec4<f32>,
   md4: vec4<f32>, md5: vec4<f32>, md6: vec4<f32>, md7: vec4<f32>,
+  ex0: vec4<f32>, ex1: vec4<f32>, ex2: vec4<f32>, ex3: vec4<f32>,
+  ex4: vec4<f32>, ex5: vec4<f32>, ex6: vec4<f32>, ex7: vec4<f32>,
 }
 
 // WIDE: the weights of channels 8..11 at weight offset wi (lanes 0..3 load, all broadcast).
@@ -348,6 +370,8 @@ struct RowWeights {
   t4: TileWeights, t5: TileWeights, t6: TileWeights,
   u0: vec4<f32>, u1: vec4<f32>, u2: vec4<f32>, u3: vec4<f32>,
   u4: vec4<f32>, u5: vec4<f32>, u6: vec4<f32>,
+  x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+  x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>,
 }
 
 fn row_weights(wk: u32, lane: u32) -> RowWeights {
@@ -374,6 +398,17 @@ fn row_weights(wk: u32, lane: u32) -> RowWeights {
   if (KW > 6u) {
     w.t6 = tile_weights(wk + 6u * p.mp, lane);
     w.u6 = wide_weights(wk + 6u * p.mp, lane);
+  }
+  if (TALL) {
+    // The second tile's channels 8..11 in u<kx>, 12..15 in x<kx>.
+    var t = tile_weights(wk + 8u, lane);
+    w.u0 = t.lo; w.x0 = t.hi;
+    if (KW > 1u) { t = tile_weights(wk + p.mp + 8u, lane); w.u1 = t.lo; w.x1 = t.hi; }
+    if (KW > 2u) { t = tile_weights(wk + 2u * p.mp + 8u, lane); w.u2 = t.lo; w.x2 = t.hi; }
+    if (KW > 3u) { t = tile_weights(wk + 3u * p.mp + 8u, lane); w.u3 = t.lo; w.x3 = t.hi; }
+    if (KW > 4u) { t = tile_weights(wk + 4u * p.mp + 8u, lane); w.u4 = t.lo; w.x4 = t.hi; }
+    if (KW > 5u) { t = tile_weights(wk + 5u * p.mp + 8u, lane); w.u5 = t.lo; w.x5 = t.hi; }
+    if (KW > 6u) { t = tile_weights(wk + 6u * p.mp + 8u, lane); w.u6 = t.lo; w.x6 = t.hi; }
   }
   return w;
 }
@@ -415,7 +450,14 @@ fn row_apply(acc: Tile8, e: Win24, w: RowWeights) -> Tile8 {
     q.hi4 = px_taps(acc.hi4, e, hi, 4u); q.hi5 = px_taps(acc.hi5, e, hi, 5u);
     q.hi6 = px_taps(acc.hi6, e, hi, 6u); q.hi7 = px_taps(acc.hi7, e, hi, 7u);
   }
-  if (WIDE) {
+  if (TALL) {
+    let ex = Taps(w.x0, w.x1, w.x2, w.x3, w.x4, w.x5, w.x6);
+    q.ex0 = px_taps(acc.ex0, e, ex, 0u); q.ex1 = px_taps(acc.ex1, e, ex, 1u);
+    q.ex2 = px_taps(acc.ex2, e, ex, 2u); q.ex3 = px_taps(acc.ex3, e, ex, 3u);
+    q.ex4 = px_taps(acc.ex4, e, ex, 4u); q.ex5 = px_taps(acc.ex5, e, ex, 5u);
+    q.ex6 = px_taps(acc.ex6, e, ex, 6u); q.ex7 = px_taps(acc.ex7, e, ex, 7u);
+  }
+  if (WIDE || TALL) {
     let md = Taps(w.u0, w.u1, w.u2, w.u3, w.u4, w.u5, w.u6);
     q.md0 = px_taps(acc.md0, e, md, 0u); q.md1 = px_taps(acc.md1, e, md, 1u);
     q.md2 = px_taps(acc.md2, e, md, 2u); q.md3 = px_taps(acc.md3, e, md, 3u);
