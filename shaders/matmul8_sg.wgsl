@@ -330,11 +330,13 @@ fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     var cols_hi = cols4(b_base, n0 + 4u);
     var r = run8(c_base, n0);
     if (FOLD) {
-      // Past the batch's last column, its last 4-vector (read, never stored; N and so the
-      // batch's columns are then a multiple of 4).
-      let lo = fold_col(min(n0, max(n_all, 4u) - 4u));
-      let hi = fold_col(min(n0 + 4u, max(n_all, 4u) - 4u));
+      // With 4-vectors, past the batch's last column its last 4-vector (read, never stored;
+      // N and so the batch's columns are then a multiple of 4).
+      let n_lo = min(n0, max(n_all, 4u) - 4u);
+      let n_hi = min(n0 + 4u, max(n_all, 4u) - 4u);
       if (VEC_B) {
+        let lo = fold_col(n_lo);
+        let hi = fold_col(n_hi);
         cols_lo = cols4(lo.x * p.sb_b + g * p.sb_g, lo.y);
         cols_hi = cols4(hi.x * p.sb_b + g * p.sb_g, hi.y);
       } else {
@@ -342,8 +344,8 @@ fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         cols_hi = fold_cols4(g, n0 + 4u, n_all);
       }
       if (VEC_C) {
-        r.lo = lo.x * p.sc_b + g * p.sc_g + lo.y;
-        r.hi = hi.x * p.sc_b + g * p.sc_g + hi.y;
+        r.lo = fold_offset(n_lo, g, p.sc_b, p.sc_g, p.sc_n);
+        r.hi = fold_offset(n_hi, g, p.sc_b, p.sc_g, p.sc_n);
         r.own_lo = n0 < n_all;
         r.own_hi = n0 + 4u < n_all;
       } else {

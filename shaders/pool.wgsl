@@ -45,6 +45,11 @@ fn extent(start: i32, k: u32, len: u32, pad_end: u32) -> vec2<i32> {
   return vec2<i32>(min(end, i32(len)) - max(start, 0), end - start);
 }
 
+// A value outside the input: -inf for max (never wins), 0 for average.
+fn outside() -> f32 {
+  return select(0.0, -3.4e38, IS_MAX);
+}
+
 // a and b reduced: their maximum, or their sum.
 fn reduce(a: f32, b: f32) -> f32 {
   if (IS_MAX) { return max(a, b); }
@@ -52,11 +57,10 @@ fn reduce(a: f32, b: f32) -> f32 {
 }
 
 // Column iw of the input row starting at element `row` (row_in: the row lies inside the
-// input): outside the input -inf for max (never wins), 0 for average.
+// input), outside() where it lies outside the input.
 fn row_value(row: u32, row_in: bool, iw: i32) -> f32 {
   let inside = row_in && iw >= 0 && iw < i32(p.w);
-  return select(select(0.0, -3.4e38, IS_MAX), f32(load_x(row + u32(clamp(iw, 0, i32(p.w) - 1)))),
-                inside);
+  return select(outside(), f32(load_x(row + u32(clamp(iw, 0, i32(p.w) - 1)))), inside);
 }
 
 // Columns c .. c + 3 of the input row starting at element `row`, as row_value gives them: with
@@ -66,7 +70,7 @@ fn row_quad(row: u32, row_in: bool, c: i32) -> vec4<f32> {
   if (VEC_X) {
     let inside = row_in && c < i32(p.w);
     let v = vec4<f32>(load4_x((row + u32(min(c, i32(p.w) - 4))) / 4u));
-    return select(vec4<f32>(select(0.0, -3.4e38, IS_MAX)), v, inside);
+    return select(vec4<f32>(outside()), v, inside);
   }
   return vec4<f32>(row_value(row, row_in, c), row_value(row, row_in, c + 1),
                    row_value(row, row_in, c + 2), row_value(row, row_in, c + 3));
@@ -134,9 +138,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let c0 = i32(ow0 * SW) - i32(p.pl);
   // Window j covers columns c0 + j * SW + [0, KW).
   let js = vec4<u32>(0u, 1u, 2u, 3u) * SW;
-  // Outside the input a value is -inf for max (never wins) and 0 for average.
-  var none = 0.0;
-  if (IS_MAX) { none = -3.4e38; }
+  let none = outside();
   var a0 = vec4<f32>(none);
   var a1 = vec4<f32>(none);
   var a2 = vec4<f32>(none);

@@ -52,6 +52,13 @@ pub static SG_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
+/// The subgroup size [`LinearKernel::RowsSg`] runs with on `target` for rows of `in_features`
+/// values: the target's (4 or at least 8), where it has subgroups and `in_features` is a
+/// multiple of 4 (the kernel reads 4-vectors); else `None`, it cannot run.
+fn rows_sg_subgroup(in_features: usize, target: Target) -> Option<u32> {
+    target.subgroup.filter(|_| in_features.is_multiple_of(4))
+}
+
 /// Which kernel runs a linear layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinearKernel {
@@ -79,17 +86,17 @@ impl LinearKernel {
     /// The default kernel for a batch of `n` items of `in_features` values on `target`. On
     /// lavapipe (GoogLeNet's classifier, 4096 -> 1000) the matmul took 46 ms from batch 1 to 8
     /// and 66 at 32, `Rows` 2.7 ms per item, `Rows4` 7.0 ms per four items. `RowsSg` is taken
-    /// from batch 2 on CPU adapters with subgroups: lavapipe, 1024 -> 1000 alone, best of 3,
-    /// batch 16 1.8 ms (`Rows4` 12.1), 32 3.4 (14.2), 2 0.92 (`Rows` 1.45), but batch 1 1.29
-    /// (`Rows` 0.71). On an H100 `RowsSplit` took 0.066 ms
-    /// at batch 1, 0.068 at 16 and 0.109 at 32, the matmul 0.187 at 16 and 0.231 at 32
+    /// from batch 2 on CPU adapters where it can run ([`rows_sg_subgroup`]): lavapipe, 1024 ->
+    /// 1000 alone, best of 3, batch 16 1.8 ms (`Rows4` 12.1), 32 3.4 (14.2), 2 0.92 (`Rows`
+    /// 1.45), but batch 1 1.29 (`Rows` 0.71). On an H100 `RowsSplit` took 0.066 ms at batch 1,
+    /// 0.068 at 16 and 0.109 at 32, the matmul 0.187 at 16 and 0.231 at 32
     /// (docs/results/h100-tiles.txt); larger batches, unmeasured, keep the matmul's reuse of
     /// each weight. `DEEPROOTS_LINEAR` ([`Self::forced`]) overrides the choice.
     pub fn for_layer(n: usize, in_features: usize, target: Target) -> LinearKernel {
         if let Some(k) = Self::forced() {
             return k;
         }
-        let sg = target.subgroup.is_some() && in_features.is_multiple_of(4);
+        let sg = rows_sg_subgroup(in_features, target).is_some();
         match (target.cpu, n) {
             (true, 0..=2) => LinearKernel::Rows,
             (true, _) if sg => LinearKernel::RowsSg,
@@ -213,7 +220,7 @@ impl LinearParams {
             let vec4 = self.in_features.is_multiple_of(4);
             let mut constants = vec![("VEC4", f64::from(u8::from(vec4)))];
             if kernel == LinearKernel::RowsSg {
-                let Some(subgroup) = target.subgroup.filter(|_| vec4) else {
+                let Some(subgroup) = rows_sg_subgroup(self.in_features, target) else {
                     return Err(invalid(
                         label,
                         format!(

@@ -156,12 +156,6 @@ impl MatmulParams {
         vec4_columns(self.n, self.c_strides)
     }
 
-    /// Whether the 8-column subgroup kernel runs its columns over the whole batch (`FOLD` in
-    /// `matmul8_sg.wgsl`), as [`Self::planned`] decided.
-    pub fn folds_batches(&self) -> bool {
-        self.fold
-    }
-
     /// These parameters with the subgroup kernels' launch decided for `target`: the row width
     /// ([`super::Target::subgroup_row`] of one image's columns), and for the 8-column kernel
     /// with more than one batch whether to fold the batch into the columns instead, with the
@@ -202,9 +196,9 @@ impl MatmulParams {
     }
 
     /// Columns one launch of the subgroup kernels covers per group: N, or N times the batches
-    /// where [`Self::folds_batches`].
+    /// where [`Self::fold`].
     pub fn launch_columns(&self) -> usize {
-        if self.folds_batches() {
+        if self.fold {
             self.n * self.batches
         } else {
             self.n
@@ -302,7 +296,7 @@ impl MatmulParams {
                     ];
                     if self.x8 {
                         c.push(("TILES", (rows / 8) as f64));
-                        c.push(("FOLD", f64::from(u8::from(self.folds_batches()))));
+                        c.push(("FOLD", f64::from(u8::from(self.fold))));
                     }
                     c
                 },
@@ -315,7 +309,7 @@ impl MatmulParams {
                         "row tiles",
                         self.m.div_ceil(rows).div_ceil(64 / self.row_width as usize),
                     )?;
-                    if self.folds_batches() {
+                    if self.fold {
                         // Column blocks in z over the groups (looped over past 65535).
                         let blocks = blocks.min(65535 / self.groups).max(1);
                         [

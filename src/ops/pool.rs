@@ -146,6 +146,7 @@ impl PoolParams {
         // The window, strides and kind are compiled into the pipeline.
         let constant = |what: &str, v: usize| u(what, v).map(f64::from);
         let flag = |v: bool| f64::from(u8::from(v));
+        let vec_x = self.vec_x(input[3]);
         Ok(vec![Dispatch {
             label: label.to_string(),
             kernel: &KERNEL,
@@ -158,8 +159,8 @@ impl PoolParams {
                 ("COUNT_PAD", flag(count_pad)),
                 ("ROWS", rows as f64),
                 ("VEC_Y", flag(out[3].is_multiple_of(4))),
-                ("VEC_X", flag(self.vec_x(input[3]).is_some())),
-                ("X_LEAD", self.vec_x(input[3]).unwrap_or(0) as f64),
+                ("VEC_X", flag(vec_x.is_some())),
+                ("X_LEAD", vec_x.unwrap_or(0) as f64),
             ],
             params: bytemuck::bytes_of(&params).to_vec(),
             workgroups: grid(total),
