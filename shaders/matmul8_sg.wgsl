@@ -381,3 +381,144 @@ fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
   }
 }
+
+// main_sgc: main_sgt with the operands' roles swapped, for B whose columns are not 4-vectors
+// (H * W not a multiple of 4: GoogLeNet's 15 x 15 maps, ResNet's 7 x 7): there main_sgt loads
+// its 8 columns one by one (on lavapipe 1.5x slower per multiply-add). Here each invocation
+// takes 8 rows of C, whose weights are two aligned 4-vectors of the repacked A whatever N, and
+// TILES 8-column tiles of B that its workgroup row of wx invocations shares: at every k the
+// subgroup loads each tile once (lane r: column r; with 4-lane subgroups, r and r + 4) and
+// broadcasts it, as main_sgt does with A's tiles. The columns run over the whole batch (as
+// FOLD), each read and stored at its own image's offset. A row of wx invocations covers
+// 8 * wx rows (those past MP read the last 8 and store nothing); the workgroup's rows take
+// consecutive column blocks. Each output's sum keeps main_sgt's order.
+// Grid: x = min(ceil(ceil(N * batches / (8 * TILES)) / (64 / wx)), 65535) (looped over),
+// y = ceil(MP / (8 * wx)), z = groups.
+
+// The TILES column tiles' values at row offset kb, the lane's own column of tile t at
+// element offset cx[t] (and cy[t] with 4-lane subgroups). From uniform control flow only.
+fn column_tiles(cx: vec4<u32>, cy: vec4<u32>, kb: u32) -> StepWeights {
+  var s: StepWeights;
+  s.t0 = share_tile(f32(load_x(cx.x + kb)), f32(load_x(cy.x + kb)));
+  if (TILES > 1u) { s.t1 = share_tile(f32(load_x(cx.y + kb)), f32(load_x(cy.y + kb))); }
+  if (TILES > 2u) {
+    s.t2 = share_tile(f32(load_x(cx.z + kb)), f32(load_x(cy.z + kb)));
+    s.t3 = share_tile(f32(load_x(cx.w + kb)), f32(load_x(cy.w + kb)));
+  }
+  return s;
+}
+
+// Two k steps of main_sgc: the invocation's rows' weights (lo: rows 0 .. 3, hi: 4 .. 7) times
+// the column tiles c0 and c1; r{2t} holds tile t's columns for rows 0 .. 3, r{2t + 1} for 4 .. 7.
+fn cols_step2(acc: Acc, lo0: vec4<f32>, hi0: vec4<f32>, c0: StepWeights, lo1: vec4<f32>,
+              hi1: vec4<f32>, c1: StepWeights) -> Acc {
+  var q = acc;
+  q.r0 = cols8_fma2(q.r0, lo0, c0.t0.lo, c0.t0.hi, lo1, c1.t0.lo, c1.t0.hi);
+  q.r1 = cols8_fma2(q.r1, hi0, c0.t0.lo, c0.t0.hi, hi1, c1.t0.lo, c1.t0.hi);
+  if (TILES > 1u) {
+    q.r2 = cols8_fma2(q.r2, lo0, c0.t1.lo, c0.t1.hi, lo1, c1.t1.lo, c1.t1.hi);
+    q.r3 = cols8_fma2(q.r3, hi0, c0.t1.lo, c0.t1.hi, hi1, c1.t1.lo, c1.t1.hi);
+  }
+  if (TILES > 2u) {
+    q.r4 = cols8_fma2(q.r4, lo0, c0.t2.lo, c0.t2.hi, lo1, c1.t2.lo, c1.t2.hi);
+    q.r5 = cols8_fma2(q.r5, hi0, c0.t2.lo, c0.t2.hi, hi1, c1.t2.lo, c1.t2.hi);
+    q.r6 = cols8_fma2(q.r6, lo0, c0.t3.lo, c0.t3.hi, lo1, c1.t3.lo, c1.t3.hi);
+    q.r7 = cols8_fma2(q.r7, hi0, c0.t3.lo, c0.t3.hi, hi1, c1.t3.lo, c1.t3.hi);
+  }
+  return q;
+}
+
+// One k step of main_sgc.
+fn cols_step(acc: Acc, lo: vec4<f32>, hi: vec4<f32>, c: StepWeights) -> Acc {
+  var q = acc;
+  q.r0 = cols8_fma(q.r0, lo, c.t0.lo, c.t0.hi);
+  q.r1 = cols8_fma(q.r1, hi, c.t0.lo, c.t0.hi);
+  if (TILES > 1u) {
+    q.r2 = cols8_fma(q.r2, lo, c.t1.lo, c.t1.hi);
+    q.r3 = cols8_fma(q.r3, hi, c.t1.lo, c.t1.hi);
+  }
+  if (TILES > 2u) {
+    q.r4 = cols8_fma(q.r4, lo, c.t2.lo, c.t2.hi);
+    q.r5 = cols8_fma(q.r5, hi, c.t2.lo, c.t2.hi);
+    q.r6 = cols8_fma(q.r6, lo, c.t3.lo, c.t3.hi);
+    q.r7 = cols8_fma(q.r7, hi, c.t3.lo, c.t3.hi);
+  }
+  return q;
+}
+
+// The element offset in B of batch column n (past the last, the last) for group g.
+fn column_at(n: u32, n_all: u32, g: u32) -> u32 {
+  return fold_offset(min(n, n_all - 1u), g, p.sb_b, p.sb_g, p.sb_n);
+}
+
+// Tile t's 8 columns from n (those below n_all) for the invocation's rows m0 .. m0 + 7 with
+// their biases (lo: rows 0 .. 3, hi: 4 .. 7).
+fn store_column_tile(g: u32, n: u32, n_all: u32, m0: u32, b_lo: vec4<f32>, b_hi: vec4<f32>,
+                     lo: Cols8, hi: Cols8) {
+  var r: Run8;
+  r.c_lo = fold_c_offsets(g, n, n_all);
+  r.c_hi = fold_c_offsets(g, n + 4u, n_all);
+  store_cols8(r, m0, b_lo, lo);
+  store_cols8(r, m0 + 4u, b_hi, hi);
+}
+
+@compute @workgroup_size(64)
+fn main_sgc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32,
+            @builtin(subgroup_invocation_id) lane: u32) {
+  let wx = p.wx;
+  let g = wid.z;
+  let n_all = p.n * p.batches;
+  let cols = 8u * TILES;
+  let mp = (p.m + 7u) / 8u * 8u;
+  let tm = wid.y * wx + li % wx;
+  // Rows past MP read the last 8-row tile and store nothing.
+  let m0 = min(tm, mp / 8u - 1u) * 8u;
+  let own = tm * 8u < mp;
+  let bias_base = g * p.m;
+  var b_lo = vec4<f32>(0.0);
+  var b_hi = vec4<f32>(0.0);
+  for (var i = 0u; i < 4u; i++) {
+    b_lo[i] = f32(load_b(bias_base + min(m0 + i, p.m - 1u)));
+    b_hi[i] = f32(load_b(bias_base + min(m0 + 4u + i, p.m - 1u)));
+  }
+  let a0 = (g * p.k * mp + m0) / 4u;
+  let step = mp / 4u;
+  let o = tile_lane(lane);
+  let per_wg = 64u / wx;
+  // A workgroup row's column block (the same for every lane of a subgroup).
+  for (var blk = wid.x * per_wg + li / wx; blk * cols < n_all; blk += nwg.x * per_wg) {
+    let n0 = blk * cols;
+    let cx = vec4<u32>(column_at(n0 + o.x, n_all, g), column_at(n0 + 8u + o.x, n_all, g),
+                       column_at(n0 + 16u + o.x, n_all, g), column_at(n0 + 24u + o.x, n_all, g));
+    let cy = vec4<u32>(column_at(n0 + o.y, n_all, g), column_at(n0 + 8u + o.y, n_all, g),
+                       column_at(n0 + 16u + o.y, n_all, g), column_at(n0 + 24u + o.y, n_all, g));
+    var acc = Acc();
+    var ai = a0;
+    var kb = 0u;
+    var kk = 0u;
+    for (; kk + 1u < p.k; kk += 2u) {
+      let lo0 = vec4<f32>(load4_w(ai));
+      let hi0 = vec4<f32>(load4_w(ai + 1u));
+      let c0 = column_tiles(cx, cy, kb);
+      let lo1 = vec4<f32>(load4_w(ai + step));
+      let hi1 = vec4<f32>(load4_w(ai + step + 1u));
+      let c1 = column_tiles(cx, cy, kb + p.sb_k);
+      ai += 2u * step;
+      kb += 2u * p.sb_k;
+      acc = cols_step2(acc, lo0, hi0, c0, lo1, hi1, c1);
+    }
+    if (kk < p.k) {
+      acc = cols_step(acc, vec4<f32>(load4_w(ai)), vec4<f32>(load4_w(ai + 1u)),
+                      column_tiles(cx, cy, kb));
+    }
+    if (own) {
+      store_column_tile(g, n0, n_all, m0, b_lo, b_hi, acc.r0, acc.r1);
+      if (TILES > 1u) { store_column_tile(g, n0 + 8u, n_all, m0, b_lo, b_hi, acc.r2, acc.r3); }
+      if (TILES > 2u) {
+        store_column_tile(g, n0 + 16u, n_all, m0, b_lo, b_hi, acc.r4, acc.r5);
+        store_column_tile(g, n0 + 24u, n_all, m0, b_lo, b_hi, acc.r6, acc.r7);
+      }
+    }
+  }
+}

@@ -283,6 +283,20 @@ fn pointwise_embedding_layers() {
             input: [5, 37, 12, 12],
             bias: false,
         },
+        // Pixels that are not 4-vectors, outputs in several blocks of 64 (the roles-swapped
+        // matmul's default), the batch folded across images mid-tile, an odd K.
+        Case {
+            name: "googlenet-1x1-15x15-batches".into(),
+            p: layer(67, 128, 1, 0, 1, 1),
+            input: [3, 67, 15, 15],
+            bias: true,
+        },
+        Case {
+            name: "1x1-g2-7x7-72".into(),
+            p: layer(18, 144, 1, 0, 1, 2),
+            input: [2, 18, 7, 7],
+            bias: true,
+        },
         Case {
             name: "resnet-downsample-1x1-s2".into(),
             p: strided,
@@ -732,13 +746,24 @@ fn the_subgroup_matmul_narrows_its_tiles_where_a_cpu_would_idle() {
     assert_eq!(launched(192, 64, 784), ConvAlgorithm::Matmul32x8Sg);
     assert_eq!(launched(192, 16, 784), ConvAlgorithm::Matmul16x8Sg);
     assert_eq!(launched(480, 96, 225), ConvAlgorithm::Matmul16x8Sg);
+    // Maps whose pixels are not 4-vectors: the roles swapped where a group's outputs fill
+    // blocks of 64 to at least 7/8, at every batch.
+    assert_eq!(launched(480, 192, 225), ConvAlgorithm::MatmulColsSg);
+    assert_eq!(launched(512, 64, 225), ConvAlgorithm::MatmulColsSg);
+    assert_eq!(
+        layer(512, 64, 1, 0, 1, 1).launched(auto, 32, 225, cpu),
+        ConvAlgorithm::MatmulColsSg
+    );
+    assert_eq!(launched(832, 112, 49), ConvAlgorithm::MatmulColsSg);
+    assert_eq!(launched(832, 160, 225), ConvAlgorithm::Matmul32x8Sg);
+    assert_eq!(launched(192, 192, 784), ConvAlgorithm::Matmul32x8Sg);
     assert_eq!(launched(528, 32, 225), ConvAlgorithm::Matmul8x8Sg);
     assert_eq!(launched(832, 160, 64), ConvAlgorithm::Matmul8x8Sg);
     assert_eq!(launched(832, 48, 64), ConvAlgorithm::Matmul8Sg);
     // Taller tiles also where they do not divide the outputs per group, where the rows they
     // compute past them cost less than what they save (lavapipe: 112 outputs, 32 rows 1.25x
     // faster than 16; 48 outputs, 16 rows 1.07x faster than 32).
-    assert_eq!(launched(512, 112, 32 * 225), ConvAlgorithm::Matmul32x8Sg);
+    assert_eq!(launched(512, 112, 32 * 196), ConvAlgorithm::Matmul32x8Sg);
     assert_eq!(launched(512, 24, 32 * 225), ConvAlgorithm::Matmul32x8Sg);
     assert_eq!(launched(512, 48, 32 * 225), ConvAlgorithm::Matmul16x8Sg);
     // Large batches keep the widest tiles.

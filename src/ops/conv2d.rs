@@ -201,6 +201,12 @@ pub enum ConvAlgorithm {
     /// `Matmul8x8Sg` with 32 output channels per invocation (`main_sgt`, four tiles): four weight
     /// gathers and 8 input gathers per 256 multiply-adds; needs subgroups.
     Matmul32x8Sg,
+    /// The subgroup matmul with the operands' roles swapped (`main_sgc`): 8 output channels
+    /// per invocation, whose weights are two aligned 4-vector loads, and 32 pixels of the whole
+    /// batch shared by a workgroup row of invocations, each 8-pixel tile loaded once per
+    /// subgroup and broadcast; for maps whose pixels are not 4-vectors (H * W not a multiple
+    /// of 4), where `Matmul32x8Sg` reads its pixels one by one. Needs subgroups.
+    MatmulColsSg,
     /// `Gemm8`'s tiles with K split over 2 slices of one workgroup (`conv2d_split.wgsl`),
     /// partial tiles added in workgroup memory: twice the invocations, for layers with few
     /// tiles and a long K on GPUs.
@@ -301,6 +307,7 @@ impl ConvAlgorithm {
                 Matmul16x8Sg => ("matmul16x8-sg", Some(8),  true,  true,  Matmul8x8,  None,    Cpu, None),
                 Matmul32x8Sg => ("matmul32x8-sg", Some(8),  true,  true,  Matmul8x8,  None,    Cpu, None),
                 MatmulSg =>     ("matmul-sg",     Some(8),  true,  true,  Matmul8x8,  None,    Cpu, None),
+                MatmulColsSg => ("matmul-cols-sg", Some(8), true,  true,  Matmul8x8,  None,    Cpu, None),
                 Gemm8K2 =>      ("gemm8-k2",      Some(8),  false, false, Gemm8K2,    Some(2), All, None),
                 Gemm8K4 =>      ("gemm8-k4",      Some(8),  false, false, Gemm8K4,    Some(4), All, None),
                 Gemm8K8 =>      ("gemm8-k8",      Some(8),  false, false, Gemm8K8,    Some(8), All, None),
@@ -365,9 +372,10 @@ impl ConvAlgorithm {
     }
 
     /// Every algorithm, in the order the tuner tries them.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::MatmulSg,
         Self::Matmul32x8Sg,
+        Self::MatmulColsSg,
         Self::Matmul16x8Sg,
         Self::Matmul8x8Sg,
         Self::Matmul8Sg,
@@ -701,6 +709,19 @@ impl ConvParams {
             .map_or((8, 4), |(rows, _)| (rows, 8))
     }
 
+    /// Whether [`ConvAlgorithm::MatmulSg`] takes the subgroup matmul with its operands' roles
+    /// swapped ([`ConvAlgorithm::MatmulColsSg`]) on images of `pixels` pixels: where the pixels
+    /// are not 4-vectors (a multiple of 4) and a group's outputs fill blocks of 64 channels (8
+    /// lanes of 8) to at least 7/8. On lavapipe at batch 16, GoogLeNet's 15 x 15 layers with
+    /// 64, 112, 128, 192 or 256 outputs were 1.14-1.26x faster than with `Matmul32x8Sg`, those
+    /// with 96, 144 or 160 (a quarter or a sixth of the lanes idle) 0.95-1.03x. Not decided by
+    /// the batch, so that a layer adds in the same order at every batch size.
+    pub fn shares_columns(&self, pixels: usize) -> bool {
+        let m = self.c_out / self.groups.max(1);
+        let blocks = m.div_ceil(64) * 64;
+        !pixels.is_multiple_of(4) && m >= 64 && 8 * (blocks - m) <= blocks
+    }
+
     /// Whether the subgroup matmuls would leave more than half of each workgroup idle on images
     /// of `pixels` pixels: they take one image per workgroup (images are the dispatch's z),
     /// whose rows of `Params.wx` invocations each take an 8-row tile of the outputs per group
@@ -781,6 +802,9 @@ impl ConvParams {
             } else {
                 ConvAlgorithm::Gemm8Sg
             };
+        }
+        if algorithm == ConvAlgorithm::MatmulSg && self.shares_columns(pixels) {
+            return ConvAlgorithm::MatmulColsSg;
         }
         if algorithm == ConvAlgorithm::MatmulSg {
             return match self.sg_tile(n_pix) {
@@ -915,6 +939,7 @@ impl ConvParams {
                 subgroup,
                 row_width: 0,
                 fold: false,
+                shared_columns: algorithm == ConvAlgorithm::MatmulColsSg,
             }
             .planned(target);
             return mm.dispatches(label, y, x, w, b).map(|d| vec![d]);

@@ -268,6 +268,7 @@ impl LinearParams {
             subgroup: 0,
             row_width: 0,
             fold: false,
+            shared_columns: false,
             wide: false,
         };
         Ok(vec![mm.dispatches(label, y, x, w, b)?])

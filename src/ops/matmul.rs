@@ -68,6 +68,20 @@ pub static WIDE_SGT_KERNEL: Kernel = Kernel {
     inputs: &["vec4 x", "vec4 w", "b"],
 };
 
+/// The subgroup matmul with the operands' roles swapped (entry `main_sgc`, TILES 4): 8 rows
+/// per invocation read as aligned 4-vectors of the repacked A, 32 columns of B shared by a
+/// workgroup row by subgroup broadcast, the batch folded into the columns; for B whose columns
+/// are not 4-vectors.
+pub static WIDE_SGC_KERNEL: Kernel = Kernel {
+    name: "matmul8_sgc",
+    source: WIDE_SG_SOURCE,
+    entry: "main_sgc",
+    inputs: &["x", "vec4 w", "b"],
+};
+
+/// Columns of B a workgroup row of [`WIDE_SGC_KERNEL`] shares.
+const SGC_COLUMNS: usize = 32;
+
 /// Output tile edge of one workgroup.
 const TILE: usize = 32;
 
@@ -109,6 +123,11 @@ pub struct MatmulParams {
     /// With `x8` and `subgroup`: the columns run over the whole batch (`FOLD` in
     /// `matmul8_sg.wgsl`; [`Self::planned`] sets it).
     pub fold: bool,
+    /// With `wide` and `subgroup`: the operands' roles swapped (`main_sgc`): 8 rows per
+    /// invocation, 32 columns over the whole batch shared by each workgroup row of
+    /// `row_width` invocations ([`Self::planned`] sets the width); for B whose columns are not
+    /// 4-vectors.
+    pub shared_columns: bool,
 }
 
 /// Invocations a subgroup-matmul launch of `cols` columns (`per` per invocation) and
@@ -171,6 +190,19 @@ impl MatmulParams {
         if !(self.wide && self.subgroup > 0) {
             return self;
         }
+        let least = target.subgroup_row(1);
+        if self.shared_columns {
+            // A workgroup row's wx invocations take 8 rows each, its rows column blocks: the
+            // width that leaves the fewest invocations idle (the narrowest of equals).
+            let blocks = (self.n * self.batches).div_ceil(SGC_COLUMNS);
+            self.fold = true;
+            self.row_width = [4u32, 8, 16, 32, 64]
+                .into_iter()
+                .filter(|&w| w >= least)
+                .min_by_key(|&w| launch_slots(self.m, 8, blocks, w as usize))
+                .unwrap_or(64);
+            return self;
+        }
         let per = if self.x8 { 8 } else { 4 };
         let tiles_m = self.m.div_ceil(if self.x8 { self.rows } else { 8 });
         let wx = target.subgroup_row(self.n.div_ceil(per));
@@ -179,7 +211,6 @@ impl MatmulParams {
             return self;
         }
         let unfolded = self.batches * launch_slots(self.n, per, tiles_m, wx as usize);
-        let least = target.subgroup_row(1);
         let folded = [64u32, 32, 16, 8, 4]
             .into_iter()
             .filter(|&w| w >= least)
@@ -278,6 +309,32 @@ impl MatmulParams {
             batches: u("batches", self.batches)?,
             pad: 0,
         };
+        if self.wide && self.subgroup > 0 && self.shared_columns {
+            let per_workgroup = 64 / self.row_width as usize;
+            let blocks = (self.n * self.batches).div_ceil(SGC_COLUMNS);
+            return Ok(Dispatch {
+                label: label.to_string(),
+                kernel: &WIDE_SGC_KERNEL,
+                constants: vec![
+                    ("VEC_B", 0.0),
+                    ("VEC_C", 0.0),
+                    ("SUBGROUP", f64::from(self.subgroup.min(8))),
+                    ("TILES", (SGC_COLUMNS / 8) as f64),
+                ],
+                params: bytemuck::bytes_of(&params).to_vec(),
+                workgroups: [
+                    u("column blocks", blocks.div_ceil(per_workgroup).min(65535))?,
+                    u(
+                        "row tiles",
+                        self.m.div_ceil(8).div_ceil(self.row_width as usize),
+                    )?,
+                    u("groups", self.groups)?,
+                ],
+                output: y,
+                inputs: vec![x, w, b],
+                output_view: None,
+            });
+        }
         if self.wide && self.subgroup > 0 {
             let cols = if self.x8 { 8 } else { 4 };
             let rows = if self.x8 { self.rows } else { 8 };
