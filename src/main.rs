@@ -176,6 +176,43 @@ enum ZooCommand {
     },
 }
 
+/// `println!` / `print!` that end the program quietly when stdout is a closed pipe
+/// (`deeproots profile nin | head -1`) instead of panicking, and with a one-line error on any
+/// other write failure.
+macro_rules! out {
+    () => {
+        emit(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        emit(format_args!($($arg)*), true)
+    };
+}
+
+macro_rules! out_part {
+    ($($arg:tt)*) => {
+        emit(format_args!($($arg)*), false)
+    };
+}
+
+fn emit(args: std::fmt::Arguments, newline: bool) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_fmt(args).and_then(|()| {
+        if newline {
+            stdout.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn main() {
     if let Err(e) = run() {
         // One line, whatever the causes' messages hold.
@@ -241,9 +278,9 @@ fn run() -> Result<()> {
             bar.finish_and_clear();
             if json {
                 let v = serde_json::json!({"model": m.graph.name, "top1": r.top1, "images": r.images, "correct": r.correct, "adapter": engine.gpu().adapter().name, "backend": engine.gpu().adapter().backend});
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                println!(
+                out!(
                     "{}: top-1 {:.2}% ({} of {} Fashion-MNIST test images) on {}",
                     m.graph.name,
                     100.0 * r.top1,
@@ -555,12 +592,12 @@ fn classify(
         entries.push(serde_json::json!({"file": path.display().to_string(), "top": best}));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        out!("{}", serde_json::to_string_pretty(&entries)?);
     } else {
         for e in &entries {
-            println!("{}", e["file"].as_str().unwrap_or_default());
+            out!("{}", e["file"].as_str().unwrap_or_default());
             for t in e["top"].as_array().into_iter().flatten() {
-                println!(
+                out!(
                     "  {:>6.2}%  {} ({})",
                     100.0 * t["probability"].as_f64().unwrap_or(0.0),
                     t["label"].as_str().unwrap_or_default(),
@@ -594,23 +631,30 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
             "params": total.params,
             "layers": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("model {}", g.name);
+    out!("model {}", g.name);
     for i in &g.inputs {
-        println!("input  {} [N, {}]", i.name, join(&i.shape));
+        out!("input  {} [N, {}]", i.name, join(&i.shape));
     }
     for o in &g.outputs {
-        println!("output {} {:?}", o, g.shape(o, 1).unwrap_or_default());
+        out!("output {} {:?}", o, g.shape(o, 1).unwrap_or_default());
     }
-    println!(
+    out!(
         "{:<24} {:<16} {:<18} {:>7} {:>7} {:>6} {:>14} {:>10}",
-        "layer", "op", "output", "kernel", "stride", "groups", "mult-adds", "params"
+        "layer",
+        "op",
+        "output",
+        "kernel",
+        "stride",
+        "groups",
+        "mult-adds",
+        "params"
     );
     let fmt2 = |k: Option<[usize; 2]>| k.map_or("".into(), |k| format!("{}x{}", k[0], k[1]));
     for r in &rows {
-        println!(
+        out!(
             "{:<24} {:<16} {:<18} {:>7} {:>7} {:>6} {:>14} {:>10}",
             r.name,
             r.op,
@@ -622,7 +666,7 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
             thousands(r.params)
         );
     }
-    println!(
+    out!(
         "total: {} multiply-adds, {} parameters per image",
         thousands(total.multiply_adds),
         thousands(total.params)
@@ -656,7 +700,7 @@ fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Pat
     if let Some(p) = &path {
         cache.save(p)?;
     }
-    println!(
+    out!(
         "{} ({}), {}, {} timer, {}",
         report.adapter,
         report.backend,
@@ -667,7 +711,7 @@ fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Pat
         },
         report.driver
     );
-    println!(
+    out!(
         "{:<16} {:>5} {:>13} {:>10} {:>10} {:>19} {:>9} {:>8} {:>9} {:>7}",
         "model",
         "batch",
@@ -682,7 +726,7 @@ fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Pat
     );
     for e in &report.entries {
         let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
-        println!(
+        out!(
             "{:<16} {:>5} {:>13} {:>10} {:>10.4} {:>19} {:>9.1} {:>8.2} {:>9} {:>7}",
             e.name,
             e.batch,
@@ -712,16 +756,26 @@ fn profile(dev: &Device, model: &str, batch: usize, prec: &str, json: Option<&Pa
     let engine = dev.engine()?;
     let exec = dev.load(&engine, &m, precision(prec)?, batch)?;
     let report = deeproots::bench::profile(&exec, batch, 5)?;
-    println!(
+    out!(
         "{} on {} ({}), batch {}: {:.3} ms GPU time",
-        report.model, report.adapter, report.backend, batch, report.total_ms
+        report.model,
+        report.adapter,
+        report.backend,
+        batch,
+        report.total_ms
     );
-    println!(
+    out!(
         "{:<28} {:<16} {:>9} {:>7} {:>14} {:>9} {:>12}",
-        "layer", "op", "ms", "share", "MA/image", "GFLOP/s", "MB moved"
+        "layer",
+        "op",
+        "ms",
+        "share",
+        "MA/image",
+        "GFLOP/s",
+        "MB moved"
     );
     for l in &report.layers {
-        println!(
+        out!(
             "{:<28} {:<16} {:>9.4} {:>6.1}% {:>14} {:>9.2} {:>12.2}",
             l.name,
             l.op,
@@ -779,19 +833,27 @@ fn tune(
         cache.save(p)?;
     }
     let a = engine.gpu().adapter();
-    println!(
+    out!(
         "{} on {} ({}), batch {}, {} timer",
-        m.graph.name, a.name, a.backend, t.batch, t.timer
+        m.graph.name,
+        a.name,
+        a.backend,
+        t.batch,
+        t.timer
     );
     let algos = deeproots::ops::conv2d::ConvAlgorithm::ALL;
-    print!(
+    out_part!(
         "{:<24} {:<16} {:>8} {:>8} {:>10}",
-        "layer", "input", "rule", "chosen", "GFLOP/s"
+        "layer",
+        "input",
+        "rule",
+        "chosen",
+        "GFLOP/s"
     );
     for a in algos {
-        print!(" {:>9}", a.name());
+        out_part!(" {:>9}", a.name());
     }
-    println!();
+    out!();
     let (mut rule_ms, mut chosen_ms, mut complete) = (0.0, 0.0, true);
     for l in &t.layers {
         // A layer with a single candidate (a kernel forced by DEEPROOTS_CONV) is not timed.
@@ -800,7 +862,7 @@ fn tune(
         } else {
             "-".to_string()
         };
-        print!(
+        out_part!(
             "{:<24} {:<16} {:>8} {:>8} {:>10}",
             l.node,
             join(&l.input),
@@ -814,9 +876,9 @@ fn tune(
                 None if l.cached && a == l.chosen => format!("{:.3}", l.ms),
                 None => "-".to_string(),
             };
-            print!(" {cell:>9}");
+            out_part!(" {cell:>9}");
         }
-        println!();
+        out!();
         chosen_ms += l.ms;
         match l
             .candidates
@@ -829,23 +891,23 @@ fn tune(
             None => complete = false,
         }
     }
-    println!("times in ms (best of the runs; a kernel 3x slower than the best on its first run after the warm-up is not run again); * from the cache");
+    out!("times in ms (best of the runs; a kernel 3x slower than the best on its first run after the warm-up is not run again); * from the cache");
     if let Some(a) = deeproots::ops::conv2d::ConvAlgorithm::forced() {
-        println!(
+        out!(
             "DEEPROOTS_CONV={} leaves one kernel per layer: nothing to choose, nothing timed \
              (`deeproots profile` gives each layer's time with it)",
             a.name()
         );
     } else if complete && chosen_ms > 0.0 {
-        println!(
+        out!(
             "convolutions: {chosen_ms:.3} ms tuned, {rule_ms:.3} ms with the default rule's kernels ({:.2}x)",
             rule_ms / chosen_ms
         );
     } else if chosen_ms.is_finite() {
-        println!("convolutions: {chosen_ms:.3} ms tuned");
+        out!("convolutions: {chosen_ms:.3} ms tuned");
     }
     if let Some(p) = &path {
-        println!("cache: {}", p.display());
+        out!("cache: {}", p.display());
     }
     if let Some(p) = json {
         std::fs::write(p, serde_json::to_string_pretty(&t)?)
@@ -862,11 +924,11 @@ fn zoo_list(json: bool) -> Result<()> {
     }
     if json {
         let v: Vec<_> = rows.iter().map(|(n, c)| serde_json::json!({"name": n, "multiply_adds": c.multiply_adds, "params": c.params})).collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{:<22} {:>16} {:>12}", "model", "multiply-adds", "params");
+        out!("{:<22} {:>16} {:>12}", "model", "multiply-adds", "params");
         for (n, c) in rows {
-            println!(
+            out!(
                 "{:<22} {:>16} {:>12}",
                 n,
                 thousands(c.multiply_adds),
@@ -899,10 +961,10 @@ fn thousands(v: u64) -> String {
 fn info(options: &GpuOptions) -> Result<()> {
     let adapters = list_adapters(options.backend);
     if adapters.is_empty() {
-        println!("no adapters found");
+        out!("no adapters found");
     }
     for a in &adapters {
-        println!(
+        out!(
             "{} ({}, {}, driver {} {})\n  shader-f16 {}, timestamp queries {}, subgroups {} (sizes {} to {})\n  max storage binding {} MiB, max buffer {} MiB, max workgroups/dim {}, max invocations/workgroup {}, workgroup memory {} KiB",
             a.name,
             a.backend,
@@ -922,7 +984,7 @@ fn info(options: &GpuOptions) -> Result<()> {
         );
     }
     let engine = Engine::new(options)?;
-    println!(
+    out!(
         "selected: {} ({})",
         engine.gpu().adapter().name,
         engine.gpu().adapter().backend

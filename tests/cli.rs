@@ -396,3 +396,19 @@ fn non_finite_inputs_run() {
     // What becomes of them depends on the ops they meet (see the README): only print it.
     println!("logits for a NaN and an Inf pixel: {values:?}");
 }
+
+#[test]
+fn a_closed_stdout_ends_the_program_quietly() {
+    // `deeproots zoo list | true`: the reader is gone before the first line is written.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deeproots"))
+        .args(["zoo", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
