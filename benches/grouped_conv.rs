@@ -1,7 +1,8 @@
 //! Grouped against dense convolution at the paper's layer shapes, one layer per model, all
 //! group counts in one run: `cargo bench --bench grouped_conv`. Criterion reports time and
 //! multiply-adds per second (of GPU time where the adapter has timestamp queries); a grouped
-//! layer should reach the dense one's throughput.
+//! layer should reach the dense one's throughput. One image per run, or
+//! `DEEPROOTS_BENCH_BATCH` images (NIN's figures are for batch 32).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use deeproots::graph::builder::{Conv, GraphBuilder};
@@ -25,8 +26,21 @@ fn grouped_conv(c: &mut Criterion) {
             return;
         }
     };
+    let batch = match std::env::var("DEEPROOTS_BENCH_BATCH") {
+        Err(_) => 1,
+        Ok(v) => match v.parse::<usize>() {
+            Ok(b) if b > 0 => b,
+            _ => {
+                eprintln!("DEEPROOTS_BENCH_BATCH must be a positive integer, got '{v}'");
+                return;
+            }
+        },
+    };
     for (name, c_in, c_out, k, hw, groups) in LAYERS {
-        let mut group = c.benchmark_group(format!("{name} on {}", engine.gpu().adapter().name));
+        let mut group = c.benchmark_group(format!(
+            "{name} at batch {batch} on {}",
+            engine.gpu().adapter().name
+        ));
         group.sample_size(10);
         for &g in groups {
             let mut b = GraphBuilder::new(name, 0);
@@ -37,8 +51,8 @@ fn grouped_conv(c: &mut Criterion) {
             let model = b.finish(&[&y]).expect("valid graph");
             let ma = model.graph.total_cost().multiply_adds;
             let exec = engine.load(&model, Precision::F32).expect("loads");
-            let input = random_input(exec.graph(), 1).expect("input");
-            group.throughput(Throughput::Elements(ma));
+            let input = random_input(exec.graph(), batch).expect("input");
+            group.throughput(Throughput::Elements(ma * batch as u64));
             // The GPU's time for the convolution where the adapter has timestamp queries (the
             // kernel's throughput, not the upload and readback around it), else the wall clock.
             group.bench_with_input(BenchmarkId::new("groups", g), &input, |bench, x| {
