@@ -466,3 +466,36 @@ fn an_unwritten_output_cannot_pass() {
     assert!(rel_l2(&[1.0, 2.0, 3.0], &want) == 0.0);
     assert!(rel_l2(&[1.0, 2.0], &want).is_nan());
 }
+
+#[test]
+fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
+    use deeproots::ops::matmul::MatmulParams;
+    let p = MatmulParams {
+        m: 64,
+        n: 225,
+        k: 32,
+        groups: 1,
+        batches: 2,
+        b_strides: [32 * 225, 32 * 225, 225, 1],
+        c_strides: [64 * 225, 64 * 225, 225, 1],
+        activation: deeproots::ops::Activation::None,
+        k_split: 1,
+        wide: true,
+        x8: false,
+        rows: 8,
+        subgroup: 8,
+        row_width: 0,
+        fold: false,
+        shared_columns: true,
+    };
+    let e = p.dispatches("mm", 0, 1, 2, 3).unwrap_err().to_string();
+    assert!(e.contains("row width 0"), "{e}");
+    let planned = p.planned(deeproots::ops::Target {
+        cpu: true,
+        min_workgroups: 0,
+        subgroup: Some(8),
+        subgroup_max: 8,
+    });
+    assert_eq!(planned.row_width, 8);
+    assert!(planned.dispatches("mm", 0, 1, 2, 3).is_ok());
+}

@@ -309,6 +309,18 @@ impl MatmulParams {
             batches: u("batches", self.batches)?,
             pad: 0,
         };
+        if self.wide
+            && self.subgroup > 0
+            && !(self.row_width.is_power_of_two() && (4..=64).contains(&self.row_width))
+        {
+            return Err(invalid(
+                label,
+                format!(
+                    "row width {} is not a power of two from 4 to 64 (MatmulParams::planned sets it)",
+                    self.row_width
+                ),
+            ));
+        }
         if self.wide && self.subgroup > 0 && self.shared_columns {
             let per_workgroup = 64 / self.row_width as usize;
             let blocks = (self.n * self.batches).div_ceil(SGC_COLUMNS);
