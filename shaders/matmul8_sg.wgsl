@@ -399,13 +399,22 @@ fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // element offset cx[t] (and cy[t] with 4-lane subgroups). From uniform control flow only.
 fn column_tiles(cx: vec4<u32>, cy: vec4<u32>, kb: u32) -> StepWeights {
   var s: StepWeights;
-  s.t0 = share_tile(f32(load_x(cx.x + kb)), f32(load_x(cy.x + kb)));
-  if (TILES > 1u) { s.t1 = share_tile(f32(load_x(cx.y + kb)), f32(load_x(cy.y + kb))); }
+  s.t0 = column_tile(cx.x, cy.x, kb);
+  if (TILES > 1u) { s.t1 = column_tile(cx.y, cy.y, kb); }
   if (TILES > 2u) {
-    s.t2 = share_tile(f32(load_x(cx.z + kb)), f32(load_x(cy.z + kb)));
-    s.t3 = share_tile(f32(load_x(cx.w + kb)), f32(load_x(cy.w + kb)));
+    s.t2 = column_tile(cx.z, cy.z, kb);
+    s.t3 = column_tile(cx.w, cy.w, kb);
   }
   return s;
+}
+
+// One tile of column_tiles: the lane's column at x + kb (and at y + kb, read only with 4-lane
+// subgroups, as tile_weights does).
+fn column_tile(x: u32, y: u32, kb: u32) -> TileWeights {
+  let a = f32(load_x(x + kb));
+  var b = a;
+  if (SUBGROUP < 8u) { b = f32(load_x(y + kb)); }
+  return share_tile(a, b);
 }
 
 // Two k steps of main_sgc: the invocation's rows' weights (lo: rows 0 .. 3, hi: 4 .. 7) times

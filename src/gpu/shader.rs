@@ -147,29 +147,20 @@ fn input(binding: usize, name: &str, storage: Storage) -> String {
     if let Some(name) = name.strip_prefix("vec4 ") {
         return input_vec4(binding, name, storage);
     }
-    // Four elements from i * 4, for sources whose other entry points bind the input as
-    // 4-vectors.
-    let load4 = format!(
-        "fn load4_{name}(i: u32) -> vec4<E> {{\n\
-         \x20 let j = 4u * i;\n\
-         \x20 return vec4<E>(load_{name}(j), load_{name}(j + 1u), load_{name}(j + 2u), load_{name}(j + 3u));\n\
-         }}\n"
-    );
-    load4
-        + &match storage {
-            Storage::F32 => format!(
-                "@group(0) @binding({binding}) var<storage, read> {name}: array<f32>;\n\
+    match storage {
+        Storage::F32 => format!(
+            "@group(0) @binding({binding}) var<storage, read> {name}: array<f32>;\n\
              fn load_{name}(i: u32) -> E {{ return {name}[i]; }}\n"
-            ),
-            Storage::F16 => format!(
-                "@group(0) @binding({binding}) var<storage, read> {name}: array<f16>;\n\
+        ),
+        Storage::F16 => format!(
+            "@group(0) @binding({binding}) var<storage, read> {name}: array<f16>;\n\
              fn load_{name}(i: u32) -> E {{ return {name}[i]; }}\n"
-            ),
-            Storage::F16Packed => format!(
-                "@group(0) @binding({binding}) var<storage, read> {name}: array<u32>;\n\
+        ),
+        Storage::F16Packed => format!(
+            "@group(0) @binding({binding}) var<storage, read> {name}: array<u32>;\n\
              fn load_{name}(i: u32) -> E {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}\n"
-            ),
-        }
+        ),
+    }
 }
 
 fn input_vec4(binding: usize, name: &str, storage: Storage) -> String {

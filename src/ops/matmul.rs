@@ -76,7 +76,7 @@ pub static WIDE_SGC_KERNEL: Kernel = Kernel {
     name: "matmul8_sgc",
     source: WIDE_SG_SOURCE,
     entry: "main_sgc",
-    inputs: &["x", "vec4 w", "b"],
+    inputs: &["vec4 x", "vec4 w", "b"],
 };
 
 /// Columns of B a workgroup row of [`WIDE_SGC_KERNEL`] shares.
