@@ -1,8 +1,9 @@
 //! Kernel choice by measurement: for every convolution of a model, time each kernel that can
 //! run it ([`ConvParams::candidates`]) on the layer's own shape at the batch size that will
 //! run, on the device that will run it, and keep the fastest. Choices are cached per adapter,
-//! precision and layer shape ([`TuneCache`]): in memory, and on native targets in a JSON file,
-//! so a model is tuned once per machine.
+//! precision, layer shape and build of the kernels ([`TuneCache`], [`KERNELS`]): in memory,
+//! and on native targets in a JSON file, so a model is tuned once per machine and again after
+//! an update that changes its kernels.
 //!
 //! Without tuning each layer takes [`ConvParams::algorithm`]'s fixed rule; `DEEPROOTS_CONV`
 //! forces one kernel for experiments and leaves nothing to tune.
@@ -23,6 +24,12 @@ const RUNS: usize = 5;
 const GIVE_UP: f64 = 3.0;
 /// The cache file format.
 const VERSION: u32 = 1;
+
+/// A fingerprint of this build's kernels: a hash of the WGSL sources and of the code that
+/// assembles, chooses and launches the convolution kernels, taken at build time (build.rs).
+/// Part of every [`layer_key`]: a kernel twice as fast or slow after an update (it happens on
+/// CPU adapters after changes that look harmless) makes earlier measurements wrong.
+pub const KERNELS: &str = env!("DEEPROOTS_KERNELS");
 
 /// Tuned kernel choices, keyed by [`layer_key`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,7 +156,7 @@ impl TuneCache {
 }
 
 /// The cache key of a convolution on this device: adapter, backend, driver, precision, the
-/// layer's parameters (activation aside: it costs nothing) and its input shape.
+/// layer's parameters (activation aside: it costs nothing), its input shape and [`KERNELS`].
 pub fn layer_key(gpu: &Gpu, precision: Precision, p: &ConvParams, input: &[usize]) -> String {
     let a = gpu.adapter();
     let j = |v: &[usize]| {
@@ -159,7 +166,7 @@ pub fn layer_key(gpu: &Gpu, precision: Precision, p: &ConvParams, input: &[usize
             .join("x")
     };
     format!(
-        "{} ({}, {} {}) {:?} | conv c_in {} c_out {} groups {} kernel {} stride {} dilation {} pad {} | input {}",
+        "{} ({}, {} {}) {:?} | conv c_in {} c_out {} groups {} kernel {} stride {} dilation {} pad {} | input {} | kernels {}",
         a.name,
         a.backend,
         a.driver,
@@ -172,7 +179,8 @@ pub fn layer_key(gpu: &Gpu, precision: Precision, p: &ConvParams, input: &[usize
         j(&p.stride),
         j(&p.dilation),
         j(&p.padding),
-        j(input)
+        j(input),
+        KERNELS
     )
 }
 

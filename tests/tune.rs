@@ -271,3 +271,30 @@ fn the_tune_command_prints_the_table_and_fills_the_cache_that_tune_uses() {
     );
     assert_eq!(TuneCache::load(&cache).unwrap().len(), filled.len());
 }
+
+#[test]
+fn choices_cached_by_a_build_with_other_kernels_are_measured_again() {
+    let fingerprint = deeproots::tune::KERNELS;
+    assert!(
+        fingerprint.len() == 16 && fingerprint.chars().all(|c| c.is_ascii_hexdigit()),
+        "{fingerprint}"
+    );
+    let Some(g) = gpu() else { return };
+    if ConvAlgorithm::forced().is_some() {
+        return;
+    }
+    let engine = Engine::from_gpu(g.clone());
+    let m = model();
+    let cached = forced_cache(&engine, &m, 2, |c| c[0]);
+    let mut stale =
+        TuneCache::from_json(&cached.to_json().replace(fingerprint, "0123456789abcdef")).unwrap();
+    assert_eq!(stale.len(), cached.len());
+    engine
+        .load_tuned(&m, Precision::F32, 2, &mut stale, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(
+        stale.len(),
+        2 * cached.len(),
+        "every layer measured again under this build's key, the stale entries kept"
+    );
+}
