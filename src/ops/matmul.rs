@@ -182,9 +182,11 @@ impl MatmulParams {
     /// idle: folded only where that is fewer than unfolded (an image's columns or the row
     /// tiles not filling whole workgroup rows: 14 x 14 and 28 x 28 maps, 7 x 7 ones, 8 x 8
     /// with 6 tiles of 32 rows in workgroups of 8). Each output's sum is the same either way.
-    /// On lavapipe, GoogLeNet's 1x1 layers at batch 16: 28 x 28 1.19-1.25x, 14 x 14
-    /// 1.05-1.07x; NIN's on 32 x 32 (no idle invocations) were 1.08x slower folded, hence only
-    /// where it saves invocations.
+    /// On lavapipe, 1x1 layers of GoogLeNet's shapes at batch 16 (measured alone, stage 4 on
+    /// 14 x 14; the zoo runs it at 15 x 15, where `matmul-cols-sg` takes most of them): 28 x 28
+    /// 1.19-1.25x, 14 x 14 1.05-1.07x; NIN's on 32 x 32 (no idle invocations) were 1.08x
+    /// slower folded, hence only where it saves invocations. Shared columns (`matmul-cols-sg`)
+    /// always run over the whole batch.
     pub fn planned(mut self, target: super::Target) -> Self {
         self.fold = false;
         if !(self.wide && self.subgroup > 0) {
