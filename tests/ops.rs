@@ -469,7 +469,7 @@ fn an_unwritten_output_cannot_pass() {
 
 #[test]
 fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
-    use deeproots::ops::matmul::MatmulParams;
+    use deeproots::ops::matmul::{MatmulForm, MatmulParams};
     let p = MatmulParams {
         m: 64,
         n: 225,
@@ -479,14 +479,10 @@ fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
         b_strides: [32 * 225, 32 * 225, 225, 1],
         c_strides: [64 * 225, 64 * 225, 225, 1],
         activation: deeproots::ops::Activation::None,
-        k_split: 1,
-        wide: true,
-        x8: false,
-        rows: 8,
-        subgroup: 8,
-        row_width: 0,
-        fold: false,
-        shared_columns: true,
+        form: MatmulForm::SharedColumns {
+            subgroup: 8,
+            row_width: 0,
+        },
     };
     let e = p.dispatches("mm", 0, 1, 2, 3).unwrap_err().to_string();
     assert!(e.contains("row width 0"), "{e}");
@@ -496,6 +492,6 @@ fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
         subgroup: Some(8),
         subgroup_max: 8,
     });
-    assert_eq!(planned.row_width, 8);
+    assert_eq!(planned.form.row_width(), 8);
     assert!(planned.dispatches("mm", 0, 1, 2, 3).is_ok());
 }

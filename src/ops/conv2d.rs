@@ -911,8 +911,47 @@ impl ConvParams {
         if matmul {
             let hw = h * wd;
             let (m, k) = (self.c_out / self.groups, c_in / self.groups);
-            let k_split =
-                matmul::MatmulParams::split_for(m, hw, k, n * self.groups, target.min_workgroups);
+            use matmul::MatmulForm;
+            let form = match algorithm {
+                ConvAlgorithm::Matmul8 => MatmulForm::Wide { x8: false },
+                ConvAlgorithm::Matmul8x8 => MatmulForm::Wide { x8: true },
+                // `launched` resolves matmul-sg; were it not, its 8 x 4 form.
+                ConvAlgorithm::Matmul8Sg | ConvAlgorithm::MatmulSg => MatmulForm::Subgroup {
+                    subgroup,
+                    row_width: 0,
+                },
+                ConvAlgorithm::Matmul8x8Sg
+                | ConvAlgorithm::Matmul16x8Sg
+                | ConvAlgorithm::Matmul32x8Sg => MatmulForm::SubgroupCols8 {
+                    subgroup,
+                    rows: match algorithm {
+                        ConvAlgorithm::Matmul16x8Sg => 16,
+                        ConvAlgorithm::Matmul32x8Sg => 32,
+                        _ => 8,
+                    },
+                    row_width: 0,
+                    fold: false,
+                },
+                ConvAlgorithm::MatmulColsSg => MatmulForm::SharedColumns {
+                    subgroup,
+                    row_width: 0,
+                },
+                ConvAlgorithm::Matmul => MatmulForm::Tiles {
+                    k_split: matmul::MatmulParams::split_for(
+                        m,
+                        hw,
+                        k,
+                        n * self.groups,
+                        target.min_workgroups,
+                    ),
+                },
+                other => {
+                    return Err(invalid(
+                        label,
+                        format!("{} is not a matmul kernel", other.name()),
+                    ))
+                }
+            };
             let mm = matmul::MatmulParams {
                 m,
                 n: hw,
@@ -922,24 +961,7 @@ impl ConvParams {
                 b_strides: [c_in * hw, k * hw, hw, 1],
                 c_strides: [self.c_out * hw, m * hw, hw, 1],
                 activation: self.activation,
-                k_split,
-                wide: algorithm.tile_rows().is_some(),
-                x8: matches!(
-                    algorithm,
-                    ConvAlgorithm::Matmul8x8
-                        | ConvAlgorithm::Matmul8x8Sg
-                        | ConvAlgorithm::Matmul16x8Sg
-                        | ConvAlgorithm::Matmul32x8Sg
-                ),
-                rows: match algorithm {
-                    ConvAlgorithm::Matmul16x8Sg => 16,
-                    ConvAlgorithm::Matmul32x8Sg => 32,
-                    _ => 8,
-                },
-                subgroup,
-                row_width: 0,
-                fold: false,
-                shared_columns: algorithm == ConvAlgorithm::MatmulColsSg,
+                form,
             }
             .planned(target);
             return mm.dispatches(label, y, x, w, b).map(|d| vec![d]);

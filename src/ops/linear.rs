@@ -5,7 +5,10 @@
 //! input `[N, ...]` with `in_features` values per item, weight `[out_features, in_features]`,
 //! bias `[out_features]`, output `[N, out_features]`.
 
-use super::{matmul::MatmulParams, u32_of, Activation, Target};
+use super::{
+    matmul::{MatmulForm, MatmulParams},
+    u32_of, Activation, Target,
+};
 use crate::error::{invalid, Result};
 use crate::gpu::{Dispatch, Gpu, Kernel};
 use crate::{Precision, Tensor};
@@ -262,14 +265,15 @@ impl LinearParams {
             b_strides: [0, 0, 1, self.in_features],
             c_strides: [0, 0, 1, out],
             activation: self.activation,
-            k_split: MatmulParams::split_for(out, n, self.in_features, 1, target.min_workgroups),
-            x8: false,
-            rows: 8,
-            subgroup: 0,
-            row_width: 0,
-            fold: false,
-            shared_columns: false,
-            wide: false,
+            form: MatmulForm::Tiles {
+                k_split: MatmulParams::split_for(
+                    out,
+                    n,
+                    self.in_features,
+                    1,
+                    target.min_workgroups,
+                ),
+            },
         };
         Ok(vec![mm.dispatches(label, y, x, w, b)?])
     }

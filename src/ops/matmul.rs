@@ -104,30 +104,73 @@ pub struct MatmulParams {
     pub c_strides: [usize; 4],
     /// Activation after the bias.
     pub activation: Activation,
-    /// Split K over this many slices of one workgroup (1, 2 or 4).
-    pub k_split: usize,
-    /// Run the 8 x 4 tile kernel (`matmul8.wgsl`; no K split), which reads A repacked to
-    /// `[groups, K, MP]` instead of `[groups * M, K]`.
-    pub wide: bool,
-    /// With `wide`: 8 columns per invocation instead of 4 (`main_x8`, or `main_sgt` with
-    /// `subgroup`).
-    pub x8: bool,
-    /// With `x8` and `subgroup`: rows of A per invocation, 8, 16 or 32 (`main_sgt` with
-    /// TILES 1, 2 or 4; A repacked to MP = M rounded up to 8 for all); 8 otherwise.
-    pub rows: usize,
-    /// With `wide`: the subgroup size (4 or at least 8) the subgroup kernel may count on
-    /// (`matmul8_sg.wgsl`), or 0 for the kernel without subgroups.
-    pub subgroup: u32,
-    /// With `subgroup`: invocations per workgroup row (`Params.wx`; [`Self::planned`] sets it).
-    pub row_width: u32,
-    /// With `x8` and `subgroup`: the columns run over the whole batch (`FOLD` in
-    /// `matmul8_sg.wgsl`; [`Self::planned`] sets it).
-    pub fold: bool,
-    /// With `wide` and `subgroup`: the operands' roles swapped (`main_sgc`): 8 rows per
-    /// invocation, 32 columns over the whole batch shared by each workgroup row of
-    /// `row_width` invocations ([`Self::planned`] sets the width); for B whose columns are not
-    /// 4-vectors.
-    pub shared_columns: bool,
+    /// Which kernel runs it, with the facts only that kernel reads.
+    pub form: MatmulForm,
+}
+
+/// The launch forms of [`MatmulParams`]: which kernel, and what it alone needs. The subgroup
+/// forms' `row_width` and `fold` are decided by [`MatmulParams::planned`] (construct them with
+/// 0 and false).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatmulForm {
+    /// `matmul.wgsl`: 4 x 4 tiles of C per invocation on A as given (`[groups * M, K]`).
+    Tiles {
+        /// K split over this many slices of one workgroup (1, 2 or 4).
+        k_split: usize,
+    },
+    /// `matmul8.wgsl`: 8 rows by 4 columns per invocation on A repacked to `[groups, K, MP]`
+    /// (MP = M rounded up to 8), no K split.
+    Wide {
+        /// 8 columns per invocation instead of 4 (`main_x8`).
+        x8: bool,
+    },
+    /// `matmul8_sg.wgsl`'s `main_sg`: [`Self::Wide`]'s 8 x 4 tiles with each tile's weights
+    /// loaded once per subgroup and shared by broadcast.
+    Subgroup {
+        /// The subgroup size the kernel may count on: 4, or at least 8.
+        subgroup: u32,
+        /// Invocations per workgroup row, which share a tile (`Params.wx`).
+        row_width: u32,
+    },
+    /// `main_sgt`: as [`Self::Subgroup`] with 8 columns and `rows` rows per invocation.
+    SubgroupCols8 {
+        /// The subgroup size the kernel may count on: 4, or at least 8.
+        subgroup: u32,
+        /// Rows of A per invocation: 8, 16 or 32 (TILES 1, 2 or 4).
+        rows: usize,
+        /// Invocations per workgroup row, which share a tile (`Params.wx`).
+        row_width: u32,
+        /// The columns run over the whole batch (`FOLD`).
+        fold: bool,
+    },
+    /// `main_sgc`: the operands' roles swapped, 8 rows per invocation and 32 columns over the
+    /// whole batch shared by each workgroup row; for B whose columns are not 4-vectors.
+    SharedColumns {
+        /// The subgroup size the kernel may count on: 4, or at least 8.
+        subgroup: u32,
+        /// Invocations per workgroup row, which share the columns (`Params.wx`).
+        row_width: u32,
+    },
+}
+
+impl MatmulForm {
+    /// Invocations per workgroup row of the subgroup forms (0 for the others).
+    pub fn row_width(&self) -> u32 {
+        match *self {
+            Self::Subgroup { row_width, .. }
+            | Self::SubgroupCols8 { row_width, .. }
+            | Self::SharedColumns { row_width, .. } => row_width,
+            Self::Tiles { .. } | Self::Wide { .. } => 0,
+        }
+    }
+
+    /// The columns run over the whole batch.
+    pub fn folds_batch(&self) -> bool {
+        matches!(
+            self,
+            Self::SubgroupCols8 { fold: true, .. } | Self::SharedColumns { .. }
+        )
+    }
 }
 
 /// Invocations a subgroup-matmul launch of `cols` columns (`per` per invocation) and
@@ -188,50 +231,55 @@ impl MatmulParams {
     /// slower folded, hence only where it saves invocations. Shared columns (`matmul-cols-sg`)
     /// always run over the whole batch.
     pub fn planned(mut self, target: super::Target) -> Self {
-        self.fold = false;
-        if !(self.wide && self.subgroup > 0) {
-            return self;
-        }
         let least = target.subgroup_row(1);
-        if self.shared_columns {
-            // A workgroup row's wx invocations take 8 rows each, its rows column blocks: the
-            // width that leaves the fewest invocations idle (the narrowest of equals).
-            let blocks = (self.n * self.batches).div_ceil(SGC_COLUMNS);
-            self.fold = true;
-            self.row_width = [4u32, 8, 16, 32, 64]
-                .into_iter()
-                .filter(|&w| w >= least)
-                .min_by_key(|&w| launch_slots(self.m, 8, blocks, w as usize))
-                .unwrap_or(64);
-            return self;
-        }
-        let per = if self.x8 { 8 } else { 4 };
-        let tiles_m = self.m.div_ceil(if self.x8 { self.rows } else { 8 });
-        let wx = target.subgroup_row(self.n.div_ceil(per));
-        self.row_width = wx;
-        if !self.x8 || self.batches < 2 {
-            return self;
-        }
-        let unfolded = self.batches * launch_slots(self.n, per, tiles_m, wx as usize);
-        let folded = [64u32, 32, 16, 8, 4]
-            .into_iter()
-            .filter(|&w| w >= least)
-            .map(|w| {
-                let slots = launch_slots(self.n * self.batches, per, tiles_m, w as usize);
-                (slots, w)
-            })
-            .min_by_key(|&(slots, _)| slots);
-        if let Some((_, w)) = folded.filter(|&(slots, _)| slots < unfolded) {
-            self.fold = true;
-            self.row_width = w;
-        }
+        self.form = match self.form {
+            MatmulForm::SharedColumns { subgroup, .. } => {
+                // A workgroup row's wx invocations take 8 rows each, its rows column blocks:
+                // the width that leaves the fewest invocations idle (the narrowest of equals).
+                let blocks = (self.n * self.batches).div_ceil(SGC_COLUMNS);
+                let row_width = [4u32, 8, 16, 32, 64]
+                    .into_iter()
+                    .filter(|&w| w >= least)
+                    .min_by_key(|&w| launch_slots(self.m, 8, blocks, w as usize))
+                    .unwrap_or(64);
+                MatmulForm::SharedColumns {
+                    subgroup,
+                    row_width,
+                }
+            }
+            MatmulForm::Subgroup { subgroup, .. } => MatmulForm::Subgroup {
+                subgroup,
+                row_width: target.subgroup_row(self.n.div_ceil(4)),
+            },
+            MatmulForm::SubgroupCols8 { subgroup, rows, .. } => {
+                let tiles_m = self.m.div_ceil(rows);
+                let wx = target.subgroup_row(self.n.div_ceil(8));
+                let unfolded = self.batches * launch_slots(self.n, 8, tiles_m, wx as usize);
+                let folded = [64u32, 32, 16, 8, 4]
+                    .into_iter()
+                    .filter(|&w| w >= least)
+                    .map(|w| {
+                        let slots = launch_slots(self.n * self.batches, 8, tiles_m, w as usize);
+                        (slots, w)
+                    })
+                    .min_by_key(|&(slots, _)| slots)
+                    .filter(|&(slots, _)| self.batches > 1 && slots < unfolded);
+                MatmulForm::SubgroupCols8 {
+                    subgroup,
+                    rows,
+                    row_width: folded.map_or(wx, |(_, w)| w),
+                    fold: folded.is_some(),
+                }
+            }
+            form @ (MatmulForm::Tiles { .. } | MatmulForm::Wide { .. }) => form,
+        };
         self
     }
 
     /// Columns one launch of the subgroup kernels covers per group: N, or N times the batches
-    /// where [`Self::fold`].
+    /// where the form folds the batch ([`MatmulForm::folds_batch`]).
     pub fn launch_columns(&self) -> usize {
-        if self.fold {
+        if self.form.folds_batch() {
             self.n * self.batches
         } else {
             self.n
@@ -275,17 +323,17 @@ impl MatmulParams {
         w: usize,
         b: usize,
     ) -> Result<Dispatch> {
-        if ![8, 16, 32].contains(&self.rows) {
-            return Err(invalid(
-                label,
-                format!("rows {} is not 8, 16 or 32", self.rows),
-            ));
-        }
-        if ![1, 2, 4].contains(&self.k_split) {
-            return Err(invalid(
-                label,
-                format!("k_split {} is not 1, 2 or 4", self.k_split),
-            ));
+        match self.form {
+            MatmulForm::SubgroupCols8 { rows, .. } if ![8, 16, 32].contains(&rows) => {
+                return Err(invalid(label, format!("rows {rows} is not 8, 16 or 32")));
+            }
+            MatmulForm::Tiles { k_split } if ![1, 2, 4].contains(&k_split) => {
+                return Err(invalid(
+                    label,
+                    format!("k_split {k_split} is not 1, 2 or 4"),
+                ));
+            }
+            _ => {}
         }
         if self.m == 0 || self.n == 0 || self.k == 0 || self.groups == 0 || self.batches == 0 {
             return Err(invalid(label, format!("empty matrix multiply {self:?}")));
@@ -307,24 +355,29 @@ impl MatmulParams {
             sb: strides(self.b_strides)?,
             sc: strides(self.c_strides)?,
             act: self.activation.code(),
-            wx: self.row_width,
+            wx: self.form.row_width(),
             batches: u("batches", self.batches)?,
             pad: 0,
         };
-        if self.wide
-            && self.subgroup > 0
-            && !(self.row_width.is_power_of_two() && (4..=64).contains(&self.row_width))
-        {
-            return Err(invalid(
-                label,
-                format!(
-                    "row width {} is not a power of two from 4 to 64 (MatmulParams::planned sets it)",
-                    self.row_width
-                ),
-            ));
-        }
-        if self.wide && self.subgroup > 0 && self.shared_columns {
-            let per_workgroup = 64 / self.row_width as usize;
+        let row_width = self.form.row_width();
+        let subgroup = match self.form {
+            MatmulForm::Subgroup { subgroup, .. }
+            | MatmulForm::SubgroupCols8 { subgroup, .. }
+            | MatmulForm::SharedColumns { subgroup, .. } => {
+                if !(row_width.is_power_of_two() && (4..=64).contains(&row_width)) {
+                    return Err(invalid(
+                        label,
+                        format!(
+                            "row width {row_width} is not a power of two from 4 to 64 (MatmulParams::planned sets it)"
+                        ),
+                    ));
+                }
+                subgroup
+            }
+            MatmulForm::Tiles { .. } | MatmulForm::Wide { .. } => 0,
+        };
+        if let MatmulForm::SharedColumns { .. } = self.form {
+            let per_workgroup = 64 / row_width as usize;
             let blocks = (self.n * self.batches).div_ceil(SGC_COLUMNS);
             return Ok(Dispatch {
                 label: label.to_string(),
@@ -332,16 +385,13 @@ impl MatmulParams {
                 constants: vec![
                     ("VEC_B", 0.0),
                     ("VEC_C", 0.0),
-                    ("SUBGROUP", f64::from(self.subgroup.min(8))),
+                    ("SUBGROUP", f64::from(subgroup.min(8))),
                     ("TILES", (SGC_COLUMNS / 8) as f64),
                 ],
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [
                     u("column blocks", blocks.div_ceil(per_workgroup).min(65535))?,
-                    u(
-                        "row tiles",
-                        self.m.div_ceil(8).div_ceil(self.row_width as usize),
-                    )?,
+                    u("row tiles", self.m.div_ceil(8).div_ceil(row_width as usize))?,
                     u("groups", self.groups)?,
                 ],
                 output: y,
@@ -349,12 +399,15 @@ impl MatmulParams {
                 output_view: None,
             });
         }
-        if self.wide && self.subgroup > 0 {
-            let cols = if self.x8 { 8 } else { 4 };
-            let rows = if self.x8 { self.rows } else { 8 };
+        if let MatmulForm::Subgroup { .. } | MatmulForm::SubgroupCols8 { .. } = self.form {
+            // 8 x 4 tiles, or 8 columns by `rows` and the batch folded or not.
+            let (x8, cols, rows, fold) = match self.form {
+                MatmulForm::SubgroupCols8 { rows, fold, .. } => (true, 8, rows, fold),
+                _ => (false, 4, 8, false),
+            };
             return Ok(Dispatch {
                 label: label.to_string(),
-                kernel: if self.x8 {
+                kernel: if x8 {
                     &WIDE_SGT_KERNEL
                 } else {
                     &WIDE_SG_KERNEL
@@ -363,24 +416,22 @@ impl MatmulParams {
                     let mut c = vec![
                         ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
                         ("VEC_C", f64::from(u8::from(self.c_columns_in_vec4()))),
-                        ("SUBGROUP", f64::from(self.subgroup.min(8))),
+                        ("SUBGROUP", f64::from(subgroup.min(8))),
                     ];
-                    if self.x8 {
+                    if x8 {
                         c.push(("TILES", (rows / 8) as f64));
-                        c.push(("FOLD", f64::from(u8::from(self.fold))));
+                        c.push(("FOLD", f64::from(u8::from(fold))));
                     }
                     c
                 },
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: {
-                    let blocks = self
-                        .launch_columns()
-                        .div_ceil(cols * self.row_width as usize);
+                    let blocks = self.launch_columns().div_ceil(cols * row_width as usize);
                     let row_tiles = u(
                         "row tiles",
-                        self.m.div_ceil(rows).div_ceil(64 / self.row_width as usize),
+                        self.m.div_ceil(rows).div_ceil(64 / row_width as usize),
                     )?;
-                    if self.fold {
+                    if fold {
                         // Column blocks in z over the groups (looped over past 65535).
                         let blocks = blocks.min(65535 / self.groups).max(1);
                         [
@@ -401,7 +452,7 @@ impl MatmulParams {
                 output_view: None,
             });
         }
-        if self.wide && self.x8 {
+        if let MatmulForm::Wide { x8: true } = self.form {
             return Ok(Dispatch {
                 label: label.to_string(),
                 kernel: &WIDE_X8_KERNEL,
@@ -417,7 +468,7 @@ impl MatmulParams {
                 output_view: None,
             });
         }
-        if self.wide {
+        if let MatmulForm::Wide { x8: false } = self.form {
             return Ok(Dispatch {
                 label: label.to_string(),
                 kernel: &WIDE_KERNEL,
@@ -433,15 +484,15 @@ impl MatmulParams {
                 output_view: None,
             });
         }
+        let k_split = match self.form {
+            MatmulForm::Tiles { k_split } => k_split,
+            _ => 1,
+        };
         Ok(Dispatch {
             label: label.to_string(),
-            kernel: if self.k_split > 1 {
-                &SPLIT_KERNEL
-            } else {
-                &KERNEL
-            },
-            constants: if self.k_split > 1 {
-                vec![("KSPLIT", self.k_split as f64)]
+            kernel: if k_split > 1 { &SPLIT_KERNEL } else { &KERNEL },
+            constants: if k_split > 1 {
+                vec![("KSPLIT", k_split as f64)]
             } else {
                 vec![]
             },
