@@ -1,6 +1,7 @@
 //! Fingerprints the kernels: a hash of the WGSL sources and of the Rust files that assemble,
-//! choose and launch the convolution kernels, so that the tuning cache (src/tune.rs) does not
-//! hand one build's measured choices to another whose kernels differ.
+//! choose and launch the convolution kernels (src/ops/mod.rs: the device target and its row
+//! widths), so that the tuning cache (src/tune.rs) does not hand one build's measured choices
+//! to another whose kernels differ.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ fn main() {
     files.extend(
         [
             "src/gpu/shader.rs",
+            "src/ops/mod.rs",
             "src/ops/conv2d.rs",
             "src/ops/matmul.rs",
         ]

@@ -347,6 +347,7 @@ impl MatmulParams {
                 u("stride", s[3])?,
             ])
         };
+        let row_width = self.form.row_width();
         let params = MatmulUniform {
             m: u("m", self.m)?,
             n: u("n", self.n)?,
@@ -355,11 +356,10 @@ impl MatmulParams {
             sb: strides(self.b_strides)?,
             sc: strides(self.c_strides)?,
             act: self.activation.code(),
-            wx: self.form.row_width(),
+            wx: row_width,
             batches: u("batches", self.batches)?,
             pad: 0,
         };
-        let row_width = self.form.row_width();
         let subgroup = match self.form {
             MatmulForm::Subgroup { subgroup, .. }
             | MatmulForm::SubgroupCols8 { subgroup, .. }
