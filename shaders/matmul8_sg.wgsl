@@ -116,7 +116,9 @@ fn main_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
   for (var blk = wid.x; blk * 4u * wx < p.n; blk += nwg.x) {
     let n0 = blk * 4u * wx + lid * 4u;
     let cols = cols4(b_base, n0);
-    var lo0 = vec4<f32>(0.0);
+    // The workgroup's first row, one invocation per 16 columns (a 64-byte line).
+    let warmed = warm_rows(cols.c0, lid3.y == 0u && lid % 4u == 0u);
+    var lo0 = vec4<f32>(kept(warmed), 0.0, 0.0, 0.0);
     var lo1 = vec4<f32>(0.0);
     var lo2 = vec4<f32>(0.0);
     var lo3 = vec4<f32>(0.0);
@@ -354,6 +356,8 @@ fn main_sgt(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       }
     }
     var acc = Acc();
+    // The workgroup's first row, one invocation per 16 columns (a 64-byte line).
+    acc.r0.c0.x = kept(warm_rows(cols_lo.c0, li < wx && lid % 2u == 0u));
     var ai = a_base;
     var kb = 0u;
     var kk = 0u;
@@ -503,6 +507,9 @@ fn main_sgc(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let cy = vec4<u32>(column_at(n0 + o.y, n_all, g), column_at(n0 + 8u + o.y, n_all, g),
                        column_at(n0 + 16u + o.y, n_all, g), column_at(n0 + 24u + o.y, n_all, g));
     var acc = Acc();
+    // The first 8 invocations of each workgroup row, one per 4 of its row's 32 columns.
+    let lead = li % wx;
+    acc.r0.c0.x = kept(warm_rows(column_at(n0 + 4u * min(lead, 7u), n_all, g), lead < 8u));
     var ai = a0;
     var kb = 0u;
     var kk = 0u;

@@ -483,6 +483,7 @@ fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
             subgroup: 8,
             row_width: 0,
         },
+        warm_rows: false,
     };
     let e = p.dispatches("mm", 0, 1, 2, 3).unwrap_err().to_string();
     assert!(e.contains("row width 0"), "{e}");
@@ -494,4 +495,56 @@ fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
     });
     assert_eq!(planned.form.row_width(), 8);
     assert!(planned.dispatches("mm", 0, 1, 2, 3).is_ok());
+}
+
+#[test]
+fn matmuls_planned_for_cpu_adapters_warm_the_rows_of_b_and_others_do_not() {
+    use deeproots::ops::matmul::{MatmulForm, MatmulParams};
+    let target = |cpu| deeproots::ops::Target {
+        cpu,
+        min_workgroups: 0,
+        subgroup: Some(8),
+        subgroup_max: 8,
+    };
+    let forms = [
+        MatmulForm::Wide { x8: false },
+        MatmulForm::Wide { x8: true },
+        MatmulForm::Subgroup {
+            subgroup: 8,
+            row_width: 0,
+        },
+        MatmulForm::SubgroupCols8 {
+            subgroup: 8,
+            rows: 32,
+            row_width: 0,
+            fold: false,
+        },
+        MatmulForm::SharedColumns {
+            subgroup: 8,
+            row_width: 0,
+        },
+    ];
+    for form in forms {
+        let p = MatmulParams {
+            m: 64,
+            n: 256,
+            k: 32,
+            groups: 1,
+            batches: 2,
+            b_strides: [32 * 256, 32 * 256, 256, 1],
+            c_strides: [64 * 256, 64 * 256, 256, 1],
+            activation: deeproots::ops::Activation::None,
+            form,
+            warm_rows: false,
+        };
+        for cpu in [true, false] {
+            let d = p
+                .clone()
+                .planned(target(cpu))
+                .dispatches("mm", 0, 1, 2, 3)
+                .unwrap();
+            let warm = d.constants.iter().find(|(name, _)| *name == "WARM");
+            assert_eq!(warm, Some(&("WARM", f64::from(u8::from(cpu)))), "{form:?}");
+        }
+    }
 }

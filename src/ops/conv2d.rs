@@ -962,6 +962,7 @@ impl ConvParams {
                 c_strides: [self.c_out * hw, m * hw, hw, 1],
                 activation: self.activation,
                 form,
+                warm_rows: false,
             }
             .planned(target);
             return mm.dispatches(label, y, x, w, b).map(|d| vec![d]);

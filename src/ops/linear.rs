@@ -274,6 +274,7 @@ impl LinearParams {
                     target.min_workgroups,
                 ),
             },
+            warm_rows: false,
         };
         Ok(vec![mm.dispatches(label, y, x, w, b)?])
     }

@@ -106,6 +106,12 @@ pub struct MatmulParams {
     pub activation: Activation,
     /// Which kernel runs it, with the facts only that kernel reads.
     pub form: MatmulForm,
+    /// The kernels of `matmul8.wgsl` and `matmul8_sg.wgsl` ([`MatmulForm::Wide`] and the
+    /// subgroup forms) read one element of each invocation's columns in every row of B before
+    /// their K loop (`WARM`), so that the loop finds B in the caches: for CPU adapters, whose
+    /// prefetchers do not follow a K loop that reads a few lines of each row in turn.
+    /// [`Self::planned`] sets it for CPU adapters.
+    pub warm_rows: bool,
 }
 
 /// The launch forms of [`MatmulParams`]: which kernel, and what it alone needs. The subgroup
@@ -196,7 +202,8 @@ struct MatmulUniform {
     wx: u32,
     /// Batches, read with `FOLD` (`matmul8_sg.wgsl`).
     batches: u32,
-    pad: u32,
+    /// Always 0 (`kept` in matmul8.wgsl).
+    zero: u32,
 }
 
 /// Four consecutive columns of a matrix with `n` columns and `[batch, group, row, column]`
@@ -231,6 +238,7 @@ impl MatmulParams {
     /// slower folded, hence only where it saves invocations. Shared columns (`matmul-cols-sg`)
     /// always run over the whole batch.
     pub fn planned(mut self, target: super::Target) -> Self {
+        self.warm_rows = target.cpu;
         let least = target.subgroup_row(1);
         self.form = match self.form {
             MatmulForm::SharedColumns { subgroup, .. } => {
@@ -348,6 +356,7 @@ impl MatmulParams {
             ])
         };
         let row_width = self.form.row_width();
+        let warm = f64::from(u8::from(self.warm_rows));
         let params = MatmulUniform {
             m: u("m", self.m)?,
             n: u("n", self.n)?,
@@ -358,7 +367,7 @@ impl MatmulParams {
             act: self.activation.code(),
             wx: row_width,
             batches: u("batches", self.batches)?,
-            pad: 0,
+            zero: 0,
         };
         let subgroup = match self.form {
             MatmulForm::Subgroup { subgroup, .. }
@@ -387,6 +396,7 @@ impl MatmulParams {
                     ("VEC_C", 0.0),
                     ("SUBGROUP", f64::from(subgroup.min(8))),
                     ("TILES", (SGC_COLUMNS / 8) as f64),
+                    ("WARM", warm),
                 ],
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [
@@ -417,6 +427,7 @@ impl MatmulParams {
                         ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
                         ("VEC_C", f64::from(u8::from(self.c_columns_in_vec4()))),
                         ("SUBGROUP", f64::from(subgroup.min(8))),
+                        ("WARM", warm),
                     ];
                     if x8 {
                         c.push(("TILES", (rows / 8) as f64));
@@ -456,7 +467,10 @@ impl MatmulParams {
             return Ok(Dispatch {
                 label: label.to_string(),
                 kernel: &WIDE_X8_KERNEL,
-                constants: vec![("VEC_B", f64::from(u8::from(self.columns_in_vec4())))],
+                constants: vec![
+                    ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
+                    ("WARM", warm),
+                ],
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [
                     u("column tiles", self.n.div_ceil(2 * TILE))?,
@@ -472,7 +486,10 @@ impl MatmulParams {
             return Ok(Dispatch {
                 label: label.to_string(),
                 kernel: &WIDE_KERNEL,
-                constants: vec![("VEC_B", f64::from(u8::from(self.columns_in_vec4())))],
+                constants: vec![
+                    ("VEC_B", f64::from(u8::from(self.columns_in_vec4()))),
+                    ("WARM", warm),
+                ],
                 params: bytemuck::bytes_of(&params).to_vec(),
                 workgroups: [
                     u("column tiles", self.n.div_ceil(TILE))?,
