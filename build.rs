@@ -1,7 +1,9 @@
 //! Fingerprints the kernels: a hash of the WGSL sources and of the Rust files that assemble,
 //! choose and launch the convolution kernels (src/ops/mod.rs: the device target and its row
 //! widths), so that the tuning cache (src/tune.rs) does not hand one build's measured choices
-//! to another whose kernels differ.
+//! to another whose kernels differ. The versions of wgpu and naga that Cargo.lock pins (where
+//! the build has one) go into the hash too: naga translates the WGSL, so a new version can
+//! change what a kernel compiles to.
 
 use std::path::PathBuf;
 
@@ -31,5 +33,27 @@ fn main() {
             h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    if let Ok(lock) = std::fs::read_to_string("Cargo.lock") {
+        for b in translator_versions(&lock).bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
     println!("cargo:rustc-env=DEEPROOTS_KERNELS={h:016x}");
+}
+
+/// `name version` lines of the wgpu and naga packages in a Cargo.lock, in file order.
+fn translator_versions(lock: &str) -> String {
+    let mut out = String::new();
+    let mut name = "";
+    for line in lock.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = n.trim_matches('"');
+        } else if let Some(v) = line.strip_prefix("version = ") {
+            if name.starts_with("wgpu") || name.starts_with("naga") {
+                out.push_str(&format!("{name} {}\n", v.trim_matches('"')));
+            }
+        }
+    }
+    out
 }

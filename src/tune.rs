@@ -26,7 +26,8 @@ const GIVE_UP: f64 = 3.0;
 const VERSION: u32 = 1;
 
 /// A fingerprint of this build's kernels: a hash of the WGSL sources and of the code that
-/// assembles, chooses and launches the convolution kernels, taken at build time (build.rs).
+/// assembles, chooses and launches the convolution kernels, and of the wgpu and naga versions
+/// Cargo.lock pins (naga translates the WGSL), taken at build time (build.rs).
 /// Part of every [`layer_key`]: a kernel twice as fast or slow after an update (it happens on
 /// CPU adapters after changes that look harmless) makes earlier measurements wrong.
 pub const KERNELS: &str = env!("DEEPROOTS_KERNELS");
