@@ -479,10 +479,7 @@ fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
         b_strides: [32 * 225, 32 * 225, 225, 1],
         c_strides: [64 * 225, 64 * 225, 225, 1],
         activation: deeproots::ops::Activation::None,
-        form: MatmulForm::SharedColumns {
-            subgroup: 8,
-            row_width: 0,
-        },
+        form: MatmulForm::shared_columns(8),
         warm_rows: false,
     };
     let e = p.dispatches("mm", 0, 1, 2, 3).unwrap_err().to_string();
@@ -509,20 +506,9 @@ fn matmuls_planned_for_cpu_adapters_warm_the_rows_of_b_and_others_do_not() {
     let forms = [
         MatmulForm::Wide { x8: false },
         MatmulForm::Wide { x8: true },
-        MatmulForm::Subgroup {
-            subgroup: 8,
-            row_width: 0,
-        },
-        MatmulForm::SubgroupCols8 {
-            subgroup: 8,
-            rows: 32,
-            row_width: 0,
-            fold: false,
-        },
-        MatmulForm::SharedColumns {
-            subgroup: 8,
-            row_width: 0,
-        },
+        MatmulForm::subgroup(8),
+        MatmulForm::cols8(8, 32),
+        MatmulForm::shared_columns(8),
     ];
     for form in forms {
         let p = MatmulParams {

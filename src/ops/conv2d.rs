@@ -916,26 +916,13 @@ impl ConvParams {
                 ConvAlgorithm::Matmul8 => MatmulForm::Wide { x8: false },
                 ConvAlgorithm::Matmul8x8 => MatmulForm::Wide { x8: true },
                 // `launched` resolves matmul-sg; were it not, its 8 x 4 form.
-                ConvAlgorithm::Matmul8Sg | ConvAlgorithm::MatmulSg => MatmulForm::Subgroup {
-                    subgroup,
-                    row_width: 0,
-                },
-                ConvAlgorithm::Matmul8x8Sg
-                | ConvAlgorithm::Matmul16x8Sg
-                | ConvAlgorithm::Matmul32x8Sg => MatmulForm::SubgroupCols8 {
-                    subgroup,
-                    rows: match algorithm {
-                        ConvAlgorithm::Matmul16x8Sg => 16,
-                        ConvAlgorithm::Matmul32x8Sg => 32,
-                        _ => 8,
-                    },
-                    row_width: 0,
-                    fold: false,
-                },
-                ConvAlgorithm::MatmulColsSg => MatmulForm::SharedColumns {
-                    subgroup,
-                    row_width: 0,
-                },
+                ConvAlgorithm::Matmul8Sg | ConvAlgorithm::MatmulSg => {
+                    MatmulForm::subgroup(subgroup)
+                }
+                ConvAlgorithm::Matmul8x8Sg => MatmulForm::cols8(subgroup, 8),
+                ConvAlgorithm::Matmul16x8Sg => MatmulForm::cols8(subgroup, 16),
+                ConvAlgorithm::Matmul32x8Sg => MatmulForm::cols8(subgroup, 32),
+                ConvAlgorithm::MatmulColsSg => MatmulForm::shared_columns(subgroup),
                 ConvAlgorithm::Matmul => MatmulForm::Tiles {
                     k_split: matmul::MatmulParams::split_for(
                         m,

@@ -115,8 +115,8 @@ pub struct MatmulParams {
 }
 
 /// The launch forms of [`MatmulParams`]: which kernel, and what it alone needs. The subgroup
-/// forms' `row_width` and `fold` are decided by [`MatmulParams::planned`] (construct them with
-/// 0 and false).
+/// forms' `row_width` and `fold` are decided by [`MatmulParams::planned`]: construct them with
+/// [`Self::subgroup`], [`Self::cols8`] and [`Self::shared_columns`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatmulForm {
     /// `matmul.wgsl`: 4 x 4 tiles of C per invocation on A as given (`[groups * M, K]`).
@@ -160,6 +160,35 @@ pub enum MatmulForm {
 }
 
 impl MatmulForm {
+    /// [`Self::Subgroup`] for subgroups of `subgroup` lanes, its launch left to
+    /// [`MatmulParams::planned`].
+    pub fn subgroup(subgroup: u32) -> Self {
+        Self::Subgroup {
+            subgroup,
+            row_width: 0,
+        }
+    }
+
+    /// [`Self::SubgroupCols8`] with `rows` rows per invocation (8, 16 or 32) for subgroups of
+    /// `subgroup` lanes, its launch (row width, fold) left to [`MatmulParams::planned`].
+    pub fn cols8(subgroup: u32, rows: usize) -> Self {
+        Self::SubgroupCols8 {
+            subgroup,
+            rows,
+            row_width: 0,
+            fold: false,
+        }
+    }
+
+    /// [`Self::SharedColumns`] for subgroups of `subgroup` lanes, its row width left to
+    /// [`MatmulParams::planned`].
+    pub fn shared_columns(subgroup: u32) -> Self {
+        Self::SharedColumns {
+            subgroup,
+            row_width: 0,
+        }
+    }
+
     /// Invocations per workgroup row of the subgroup forms (0 for the others).
     pub fn row_width(&self) -> u32 {
         match *self {
