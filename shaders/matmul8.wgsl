@@ -7,7 +7,8 @@
 // other stride, and N, multiples of 4 (pointwise convolutions whose H*W is).
 // Bindings: 0 Params (uniform, as matmul.wgsl), 1 y (C), 2 x (B, bound as 4-vectors), 3 w (A
 // repacked), 4 b (bias).
-// Overrides: VEC_B (bool). Grid: x = ceil(N / 32), y = ceil(M / 64), z = batches * groups.
+// Overrides: VEC_B (bool), WARM (warm_rows, below). Grid: x = ceil(N / 32), y = ceil(M / 64),
+// z = batches * groups.
 struct Params {
   m: u32, n: u32, k: u32, groups: u32,
   sb_b: u32, sb_g: u32, sb_k: u32, sb_n: u32,

@@ -8,7 +8,7 @@
 // are consecutive invocations, so a subgroup never spans two rows. No invocation leaves early
 // (broadcasts need the whole subgroup): columns and rows past the edge read valid elements and
 // are not stored.
-// Overrides: VEC_B as `main`; SUBGROUP (subgroup_weights.wgsl); VEC_C (store_cols8).
+// Overrides: VEC_B and WARM as `main`; SUBGROUP (subgroup_weights.wgsl); VEC_C (store_cols8).
 // Params.wx: invocations along N per workgroup row (a power of two, 4 to 64; a uniform rather
 // than an override so that layers differing only in it share one pipeline: lavapipe recompiles
 // evicted pipelines when a model has too many).
