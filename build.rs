@@ -24,22 +24,26 @@ fn main() {
         .map(PathBuf::from),
     );
     println!("cargo:rerun-if-changed=shaders");
-    // FNV-1a, 64 bits: stable across Rust versions, unlike std's hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let bytes = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        for b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        h = fnv1a(h, &bytes);
     }
     println!("cargo:rerun-if-changed=Cargo.lock");
     if let Ok(lock) = std::fs::read_to_string("Cargo.lock") {
-        for b in translator_versions(&lock).bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        h = fnv1a(h, translator_versions(&lock).as_bytes());
     }
     println!("cargo:rustc-env=DEEPROOTS_KERNELS={h:016x}");
+}
+
+/// FNV-1a, 64 bits, continued from `h` over `bytes`: stable across Rust versions, unlike std's
+/// hasher.
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// `name version` lines of the wgpu and naga packages in a Cargo.lock, in file order.

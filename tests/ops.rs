@@ -467,21 +467,29 @@ fn an_unwritten_output_cannot_pass() {
     assert!(rel_l2(&[1.0, 2.0], &want).is_nan());
 }
 
-#[test]
-fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
-    use deeproots::ops::matmul::{MatmulForm, MatmulParams};
-    let p = MatmulParams {
+/// A 64 x `n` x 32 matmul over 2 batches, dense strides, by `form`, not yet planned.
+fn matmul_64xnx32(
+    n: usize,
+    form: deeproots::ops::matmul::MatmulForm,
+) -> deeproots::ops::matmul::MatmulParams {
+    deeproots::ops::matmul::MatmulParams {
         m: 64,
-        n: 225,
+        n,
         k: 32,
         groups: 1,
         batches: 2,
-        b_strides: [32 * 225, 32 * 225, 225, 1],
-        c_strides: [64 * 225, 64 * 225, 225, 1],
+        b_strides: [32 * n, 32 * n, n, 1],
+        c_strides: [64 * n, 64 * n, n, 1],
         activation: deeproots::ops::Activation::None,
-        form: MatmulForm::shared_columns(8),
+        form,
         warm_rows: false,
-    };
+    }
+}
+
+#[test]
+fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
+    use deeproots::ops::matmul::MatmulForm;
+    let p = matmul_64xnx32(225, MatmulForm::shared_columns(8));
     let e = p.dispatches("mm", 0, 1, 2, 3).unwrap_err().to_string();
     assert!(e.contains("row width 0"), "{e}");
     let planned = p.planned(deeproots::ops::Target {
@@ -496,7 +504,7 @@ fn a_subgroup_matmul_without_a_planned_row_width_is_refused() {
 
 #[test]
 fn matmuls_planned_for_cpu_adapters_warm_the_rows_of_b_and_others_do_not() {
-    use deeproots::ops::matmul::{MatmulForm, MatmulParams};
+    use deeproots::ops::matmul::MatmulForm;
     let target = |cpu| deeproots::ops::Target {
         cpu,
         min_workgroups: 0,
@@ -511,18 +519,7 @@ fn matmuls_planned_for_cpu_adapters_warm_the_rows_of_b_and_others_do_not() {
         MatmulForm::shared_columns(8),
     ];
     for form in forms {
-        let p = MatmulParams {
-            m: 64,
-            n: 256,
-            k: 32,
-            groups: 1,
-            batches: 2,
-            b_strides: [32 * 256, 32 * 256, 256, 1],
-            c_strides: [64 * 256, 64 * 256, 256, 1],
-            activation: deeproots::ops::Activation::None,
-            form,
-            warm_rows: false,
-        };
+        let p = matmul_64xnx32(256, form);
         for cpu in [true, false] {
             let d = p
                 .clone()
