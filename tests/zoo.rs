@@ -202,3 +202,67 @@ fn every_zoo_model_runs_on_the_gpu_like_the_reference() {
         check(&name, m, &got[0], &want[0]);
     }
 }
+
+#[test]
+fn layer_names_build_one_conv_of_the_named_shape() {
+    let spec = zoo::LayerSpec::parse("conv-96x16x16-192-k5-g8-s2-p1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        spec,
+        zoo::LayerSpec {
+            c_in: 96,
+            height: 16,
+            width: 16,
+            c_out: 192,
+            kernel: 5,
+            groups: 8,
+            stride: 2,
+            pad: 1,
+        }
+    );
+    // Defaults: one group, stride 1, padding K / 2.
+    let d = zoo::LayerSpec::parse("conv-3x8x8-4-k3").unwrap().unwrap();
+    assert_eq!((d.groups, d.stride, d.pad), (1, 1, 1));
+    assert!(zoo::LayerSpec::parse("nin-root-8").is_none());
+    for bad in [
+        "conv-",
+        "conv-96x16-192-k5",
+        "conv-96x16x16-192",
+        "conv-96x16x16-192-5",
+        "conv-96x16x16-0-k5",
+        "conv-96x16x16-192-k5-q2",
+        "conv-96x16x16-192-k5-g",
+    ] {
+        let e = zoo::LayerSpec::parse(bad).unwrap().unwrap_err().to_string();
+        assert!(e.contains("not a layer name"), "{bad}: {e}");
+    }
+    // NIN's conv1b alone: the zoo's count for that layer, 192 x 160 x 32 x 32.
+    let c = zoo::cost("conv-192x32x32-160-k1").unwrap();
+    assert_eq!(c.multiply_adds, 192 * 160 * 32 * 32);
+    assert_eq!(c.params, 192 * 160 + 160);
+    // NIN root-8's conv2a: 8 groups of 12 -> 24, 5x5, 16x16 output.
+    let c = zoo::cost("conv-96x16x16-192-k5-g8").unwrap();
+    assert_eq!(c.multiply_adds, 12 * 192 * 25 * 16 * 16);
+    // Illegal shapes are refused by the builder, not panicked on.
+    assert!(zoo::build("conv-10x8x8-16-k3-g3", 0).is_err());
+    assert!(zoo::build("conv-10x8x8-16-k9-p0", 0).is_err());
+
+    // It runs like the reference, strided and grouped.
+    let modes = modes();
+    let Some(m) = modes.first() else { return };
+    let engine = Engine::from_gpu(m.gpu.clone());
+    let mut rng = rng("layer_names_build_one_conv_of_the_named_shape");
+    for name in ["conv-16x9x9-24-k3-g4-s2", "conv-32x8x8-16-k1"] {
+        let model = zoo::build(name, 3).unwrap();
+        assert_eq!(model.graph.nodes.len(), 1, "{name}");
+        let x = random(&mut rng, &[&[2][..], &model.graph.inputs[0].shape].concat());
+        let want = reference::graph::run(&model, &[&x]).unwrap();
+        let got = engine
+            .load(&model, m.precision)
+            .unwrap()
+            .run(&[&x])
+            .unwrap();
+        check(name, m, &got[0], &want[0]);
+    }
+}

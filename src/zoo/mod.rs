@@ -4,11 +4,15 @@
 //! Names: `nin`, `nin-root-8`, `nin-tree-4`, `nin-col-16`, `nin28-root-8` (NIN on 1x28x28),
 //! `resnet50`, `resnet50-root-64`, `resnet200-root-32`, `googlenet`, `googlenet-root-16`, ...
 //! The grouping rules are those of ../shared/reference/deep-roots-tables.md, quoted in each
-//! builder.
+//! builder. A single convolution can be named by its shape (`conv-192x32x32-160-k1`, see
+//! [`LayerSpec`]) wherever a zoo name is taken, to time or tune one layer alone.
 
 mod googlenet;
+mod layer;
 mod nin;
 mod resnet;
+
+pub use layer::LayerSpec;
 
 use crate::error::{invalid, Result};
 use crate::graph::builder::GraphBuilder;
@@ -185,12 +189,16 @@ pub fn names() -> Vec<String> {
 /// Builds a zoo model at its native input size, weights He-normal from `seed`, batch norms
 /// not yet folded (as a trained model's file would have them).
 pub fn build(name: &str, seed: u64) -> Result<Model> {
+    if LayerSpec::parse(name).is_some() {
+        return make(name, Some(seed), 0, false);
+    }
     let (arch, _) = parse_name(name)?;
     make(name, Some(seed), arch.input_size(), false)
 }
 
 /// Builds a zoo model for a square input of side `size` (the channel and group structure are
-/// unchanged; smaller inputs make the CPU reference affordable in tests).
+/// unchanged; smaller inputs make the CPU reference affordable in tests). A layer name keeps
+/// the input size it names.
 pub fn build_at(name: &str, seed: u64, size: usize) -> Result<Model> {
     make(name, Some(seed), size, false)
 }
@@ -207,20 +215,26 @@ pub fn build_googlenet_with_aux_heads(name: &str, seed: u64) -> Result<Model> {
 /// Multiply-adds and parameters per image of a zoo model as it runs (batch norms folded),
 /// without drawing weights.
 pub fn cost(name: &str) -> Result<Cost> {
-    let (arch, _) = parse_name(name)?;
-    Ok(make(name, None, arch.input_size(), false)?
+    let size = match LayerSpec::parse(name) {
+        Some(_) => 0,
+        None => parse_name(name)?.0.input_size(),
+    };
+    Ok(make(name, None, size, false)?
         .fold_batch_norms()?
         .graph
         .total_cost())
 }
 
-/// `seed: None` builds with zero weights (costs only).
+/// `seed: None` builds with zero weights (costs only). `size` is ignored for a layer name.
 fn make(name: &str, seed: Option<u64>, size: usize, aux: bool) -> Result<Model> {
-    let (arch, variant) = parse_name(name)?;
     let mut b = GraphBuilder::new(name, seed.unwrap_or(0));
     if seed.is_none() {
         b = b.with_zero_weights();
     }
+    if let Some(spec) = LayerSpec::parse(name) {
+        return spec?.build(b);
+    }
+    let (arch, variant) = parse_name(name)?;
     match arch {
         Arch::Nin => nin::build(b, 3, size, variant),
         Arch::Nin28 => nin::build(b, 1, size, variant),
