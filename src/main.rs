@@ -798,9 +798,13 @@ fn model_or_zoo(model: &str) -> Result<Model> {
     if Path::new(model).exists() || model.ends_with(".safetensors") {
         load_model(Path::new(model))
     } else {
-        Ok(deeproots::zoo::build(model, 0)
-            .with_context(|| format!("'{model}' is neither a model file nor a zoo name"))?
-            .fold_batch_norms()?)
+        let built = deeproots::zoo::build(model, 0);
+        let built = if deeproots::zoo::LayerSpec::parse(model).is_some() {
+            built.with_context(|| format!("cannot build the layer '{model}'"))?
+        } else {
+            built.with_context(|| format!("'{model}' is neither a model file nor a zoo name"))?
+        };
+        Ok(built.fold_batch_norms()?)
     }
 }
 
