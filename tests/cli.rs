@@ -412,3 +412,32 @@ fn a_closed_stdout_ends_the_program_quietly() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn layer_names_export_inspect_and_refuse_like_zoo_names() {
+    // `zoo export` writes a one-conv model by its layer name; `inspect` reads it back.
+    let path = tmp("layer.safetensors");
+    deeproots_ok([
+        "zoo".as_ref(),
+        "export".as_ref(),
+        "conv-8x6x6-12-k3-g4-s2".as_ref(),
+        path.as_os_str(),
+    ]);
+    let out = deeproots_ok(["inspect".as_ref(), "--json".as_ref(), path.as_os_str()]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{out}");
+    // 3 x 3 output pixels (6 + 2 - 3) / 2 + 1, 12 channels, 2 inputs per group x 9 taps.
+    assert_eq!(v["multiply_adds"].as_u64(), Some(12 * 9 * 2 * 9));
+    // A malformed or impossible layer name: one line saying which, exit code 1.
+    let line = deeproots_refuses(["profile", "conv-8x6x6-12-k3-g5"]);
+    contains_all(
+        &line,
+        &["cannot build the layer 'conv-8x6x6-12-k3-g5'", "groups 5"],
+    );
+    let line = deeproots_refuses(["profile", "conv-8x6x6-k3"]);
+    contains_all(
+        &line,
+        &["'conv-8x6x6-k3' is not a layer name", "conv-<C>x<H>x<W>"],
+    );
+}
