@@ -1,12 +1,13 @@
 //! The benchmark behind `deeproots bench` and `deeproots profile`: the paper's table (MA,
-//! params, time per image, ratios to the baseline) for zoo variants on the user's adapter, and
-//! per-layer GPU times. Variants are run in interleaved rounds so machine drift hits all alike.
+//! params, time per image, ratios to the baseline) for zoo variants on the user's adapter, or
+//! for one layer at several group counts beside its dense form, and per-layer GPU times.
+//! Variants are run in interleaved rounds so machine drift hits all alike.
 
 use crate::error::{invalid, Result};
 use crate::executor::{Engine, Executor};
 use crate::graph::Graph;
 use crate::tune::TuneCache;
-use crate::zoo::{self, Arch, Variant};
+use crate::zoo::{self, Arch, LayerSpec, Variant};
 use crate::{Precision, Tensor};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use serde::Serialize;
@@ -22,13 +23,82 @@ pub enum Timer {
     WallClock,
 }
 
+/// What a benchmark compares.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// Variants of a zoo architecture, baseline (`orig`) first when present.
+    Zoo {
+        /// Architecture.
+        arch: Arch,
+        /// Its variants.
+        variants: Vec<Variant>,
+    },
+    /// One layer ([`LayerSpec`], its own group count ignored) with each of these group
+    /// counts: 1 is the baseline (`orig`), g > 1 the variant `g<g>`.
+    Layer {
+        /// The layer.
+        spec: LayerSpec,
+        /// Group counts.
+        groups: Vec<usize>,
+    },
+}
+
+impl Subject {
+    /// The name the report gives it: the architecture's, or the dense layer's.
+    pub fn name(&self) -> String {
+        match self {
+            Subject::Zoo { arch, .. } => arch.name().to_string(),
+            Subject::Layer { spec, .. } => LayerSpec { groups: 1, ..*spec }.name(),
+        }
+    }
+
+    /// (model name, variant label) of each variant, after checking that each exists.
+    fn models(&self) -> Result<Vec<(String, String)>> {
+        match self {
+            Subject::Zoo { arch, variants } => variants
+                .iter()
+                .map(|v| {
+                    if !arch.variants().contains(v) {
+                        return Err(invalid(
+                            "bench",
+                            format!("{} has no variant {}", arch.name(), v.name()),
+                        ));
+                    }
+                    Ok((zoo::model_name(*arch, *v), v.name()))
+                })
+                .collect(),
+            Subject::Layer { spec, groups } => groups
+                .iter()
+                .map(|&g| {
+                    if g == 0 || spec.c_in % g != 0 || spec.c_out % g != 0 {
+                        return Err(invalid(
+                            "bench",
+                            format!(
+                                "{} groups do not divide {}'s {} input and {} output channels",
+                                g,
+                                self.name(),
+                                spec.c_in,
+                                spec.c_out
+                            ),
+                        ));
+                    }
+                    let label = if g == 1 {
+                        "orig".to_string()
+                    } else {
+                        format!("g{g}")
+                    };
+                    Ok((LayerSpec { groups: g, ..*spec }.name(), label))
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What to benchmark.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
-    /// Architecture.
-    pub arch: Arch,
-    /// Variants, baseline (`orig`) first when present.
-    pub variants: Vec<Variant>,
+    /// The architecture's variants, or the layer's group counts.
+    pub subject: Subject,
     /// Batch sizes.
     pub batches: Vec<usize>,
     /// Precision.
@@ -74,6 +144,9 @@ pub struct BenchEntry {
     pub time_ratio: Option<f64>,
     /// Multiply-adds over the baseline's.
     pub ma_ratio: Option<f64>,
+    /// GFLOP/s over the baseline's (`ma_ratio / time_ratio`): how well the variant's fewer
+    /// multiply-adds run.
+    pub gflops_ratio: Option<f64>,
 }
 
 /// The whole benchmark.
@@ -85,7 +158,7 @@ pub struct BenchReport {
     pub backend: String,
     /// Driver and version.
     pub driver: String,
-    /// Architecture.
+    /// Architecture, or the dense layer's name.
     pub arch: String,
     /// f32 or f16.
     pub precision: String,
@@ -144,27 +217,19 @@ pub fn run(
     cache: &mut TuneCache,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<BenchReport> {
-    if cfg.variants.is_empty() || cfg.batches.is_empty() || cfg.batches.contains(&0) {
+    let models = cfg.subject.models()?;
+    if models.is_empty() || cfg.batches.is_empty() || cfg.batches.contains(&0) {
         return Err(invalid(
             "bench",
             "needs at least one variant and one batch size >= 1",
         ));
     }
-    for v in &cfg.variants {
-        if !cfg.arch.variants().contains(v) {
-            return Err(invalid(
-                "bench",
-                format!("{} has no variant {}", cfg.arch.name(), v.name()),
-            ));
-        }
-    }
-    // One executor per variant (per variant and batch when tuned); a case is (variant,
-    // batch, executor index, input).
+    // One executor per variant (per variant and batch when tuned); a case is (model, variant,
+    // batch, cost, executor index, input).
     let mut execs = Vec::new();
     let mut cases = Vec::new();
-    for v in &cfg.variants {
-        let name = zoo::model_name(cfg.arch, *v);
-        let model = zoo::build(&name, 0)?.fold_batch_norms()?;
+    for (name, v) in &models {
+        let model = zoo::build(name, 0)?.fold_batch_norms()?;
         let cost = model.graph.total_cost();
         if !cfg.tune {
             execs.push(engine.load(&model, cfg.precision)?);
@@ -176,7 +241,7 @@ pub fn run(
                 execs.push(exec);
             }
             let x = random_input(&model.graph, b)?;
-            cases.push((name.clone(), *v, b, cost.clone(), execs.len() - 1, x));
+            cases.push((name.clone(), v.clone(), b, cost.clone(), execs.len() - 1, x));
         }
     }
     let warmups = 2;
@@ -211,7 +276,7 @@ pub fn run(
         let med = per(median(&mut t));
         entries.push(BenchEntry {
             name,
-            variant: v.name(),
+            variant: v,
             batch: b,
             multiply_adds: cost.multiply_adds,
             params: cost.params,
@@ -223,6 +288,7 @@ pub fn run(
             gflops: 2.0 * cost.multiply_adds as f64 / (med * 1e6),
             time_ratio: None,
             ma_ratio: None,
+            gflops_ratio: None,
         });
     }
     for i in 0..entries.len() {
@@ -231,8 +297,11 @@ pub fn run(
             .find(|e| e.variant == "orig" && e.batch == entries[i].batch)
             .map(|e| (e.median_ms_per_image, e.multiply_adds));
         if let Some((t, ma)) = base {
-            entries[i].time_ratio = Some(entries[i].median_ms_per_image / t);
-            entries[i].ma_ratio = Some(entries[i].multiply_adds as f64 / ma as f64);
+            let time = entries[i].median_ms_per_image / t;
+            let mas = entries[i].multiply_adds as f64 / ma as f64;
+            entries[i].time_ratio = Some(time);
+            entries[i].ma_ratio = Some(mas);
+            entries[i].gflops_ratio = Some(mas / time);
         }
     }
     let a = engine.gpu().adapter();
@@ -240,7 +309,7 @@ pub fn run(
         adapter: a.name.clone(),
         backend: a.backend.clone(),
         driver: format!("{} {}", a.driver, a.driver_info).trim().to_string(),
-        arch: cfg.arch.name().to_string(),
+        arch: cfg.subject.name(),
         precision: format!("{:?}", cfg.precision).to_lowercase(),
         timer,
         entries,

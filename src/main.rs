@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use deeproots::bench::{BenchConfig, Timer};
+use deeproots::bench::{BenchConfig, Subject, Timer};
 use deeproots::gpu::{list_adapters, Backend, GpuOptions};
 use deeproots::zoo::{Arch, Variant};
 use deeproots::{Engine, Executor, Model, Precision, Tensor, TuneCache, Tuning, WeightDtype};
@@ -57,10 +57,12 @@ enum Command {
     },
     /// Time zoo variants side by side: the paper's table (MA, params, time, ratios) on this adapter.
     Bench {
-        /// nin, nin28, resnet50, resnet200 or googlenet.
+        /// nin, nin28, resnet50, resnet200, googlenet, or a layer name
+        /// (conv-<C>x<H>x<W>-<C_out>-k<K>...) to compare its group counts.
         #[arg(long, default_value = "nin")]
         arch: String,
-        /// Comma-separated variants (default: orig and every root-g).
+        /// Comma-separated variants (default: orig and every root-g); for a layer, orig (1 group)
+        /// and g<N> (default: every power of two to 64 that divides its channels).
         #[arg(long, value_delimiter = ',')]
         variants: Vec<String>,
         /// Comma-separated batch sizes.
@@ -306,25 +308,9 @@ fn run() -> Result<()> {
             json,
             plot,
         } => {
-            let arch = Arch::parse(&arch).with_context(|| {
-                format!(
-                    "unknown arch '{arch}': expected nin, nin28, resnet50, resnet200 or googlenet"
-                )
-            })?;
-            let variants = if variants.is_empty() {
-                arch.variants()
-                    .into_iter()
-                    .filter(|v| matches!(v, Variant::Orig | Variant::Root(_)))
-                    .collect()
-            } else {
-                variants
-                    .iter()
-                    .map(|v| Variant::parse(v).with_context(|| format!("unknown variant '{v}'")))
-                    .collect::<Result<Vec<_>>>()?
-            };
+            let subject = bench_subject(&arch, &variants)?;
             let cfg = BenchConfig {
-                arch,
-                variants,
+                subject,
                 batches: batch,
                 precision: precision(&p)?,
                 wall_clock,
@@ -674,6 +660,53 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// What `bench --arch A --variants V` compares: a zoo architecture's variants (default: orig
+/// and every root variant), or a layer name's group counts (`orig` = 1 group, `g<N>`; default:
+/// every power of two up to 64 that divides both channel counts).
+fn bench_subject(arch: &str, variants: &[String]) -> Result<Subject> {
+    if let Some(spec) = deeproots::zoo::LayerSpec::parse(arch) {
+        let spec = spec?;
+        let groups = if variants.is_empty() {
+            (0..=6)
+                .map(|i| 1usize << i)
+                .filter(|g| spec.c_in % g == 0 && spec.c_out % g == 0)
+                .collect()
+        } else {
+            variants
+                .iter()
+                .map(|v| match v.as_str() {
+                    "orig" => Ok(1),
+                    _ => v
+                        .strip_prefix('g')
+                        .and_then(|g| g.parse::<usize>().ok())
+                        .filter(|&g| g > 0)
+                        .with_context(|| {
+                            format!("unknown variant '{v}' of a layer: expected orig or g<groups>")
+                        }),
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        return Ok(Subject::Layer { spec, groups });
+    }
+    let arch = Arch::parse(arch).with_context(|| {
+        format!(
+            "unknown arch '{arch}': expected nin, nin28, resnet50, resnet200, googlenet or a layer name (conv-<C>x<H>x<W>-<C_out>-k<K>...)"
+        )
+    })?;
+    let variants = if variants.is_empty() {
+        arch.variants()
+            .into_iter()
+            .filter(|v| matches!(v, Variant::Orig | Variant::Root(_)))
+            .collect()
+    } else {
+        variants
+            .iter()
+            .map(|v| Variant::parse(v).with_context(|| format!("unknown variant '{v}'")))
+            .collect::<Result<Vec<_>>>()?
+    };
+    Ok(Subject::Zoo { arch, variants })
+}
+
 fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Path>) -> Result<()> {
     if let Some(p) = plot {
         if p.extension().and_then(|e| e.to_str()) != Some("svg") {
@@ -687,7 +720,7 @@ fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Pat
     let bar = progress_bar(1, "runs");
     bar.set_message(format!(
         "{} on {}",
-        cfg.arch.name(),
+        cfg.subject.name(),
         engine.gpu().adapter().name
     ));
     let path = TuneCache::default_path().filter(|_| cfg.tune);
@@ -711,8 +744,16 @@ fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Pat
         },
         report.driver
     );
+    // Layer names are longer than zoo names.
+    let width = report
+        .entries
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(16);
     out!(
-        "{:<16} {:>5} {:>13} {:>10} {:>10} {:>19} {:>9} {:>8} {:>9} {:>7}",
+        "{:<width$} {:>5} {:>13} {:>10} {:>10} {:>19} {:>9} {:>8} {:>9} {:>7} {:>10}",
         "model",
         "batch",
         "MA/image",
@@ -722,12 +763,13 @@ fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Pat
         "images/s",
         "GFLOP/s",
         "time/orig",
-        "MA/orig"
+        "MA/orig",
+        "GFLOP/orig"
     );
     for e in &report.entries {
         let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
         out!(
-            "{:<16} {:>5} {:>13} {:>10} {:>10.4} {:>19} {:>9.1} {:>8.2} {:>9} {:>7}",
+            "{:<width$} {:>5} {:>13} {:>10} {:>10.4} {:>19} {:>9.1} {:>8.2} {:>9} {:>7} {:>10}",
             e.name,
             e.batch,
             thousands(e.multiply_adds),
@@ -737,7 +779,8 @@ fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Pat
             e.images_per_s,
             e.gflops,
             ratio(e.time_ratio),
-            ratio(e.ma_ratio)
+            ratio(e.ma_ratio),
+            ratio(e.gflops_ratio)
         );
     }
     if let Some(p) = json {

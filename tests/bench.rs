@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{deeproots_ok, gpu, tmp};
+use common::{deeproots_ok, deeproots_refuses, gpu, tmp};
 use serde_json::Value;
 
 fn bench_json(extra: &[&str]) -> Value {
@@ -128,4 +128,57 @@ fn profile_layers_add_up_to_the_model() {
     let share: f64 = layers.iter().map(|l| l["share"].as_f64().unwrap()).sum();
     assert!((share - 1.0).abs() < 1e-9);
     assert!(layers.iter().all(|l| l["bytes"].as_u64().is_some()));
+}
+
+#[test]
+fn bench_compares_a_layers_group_counts_with_its_dense_form() {
+    if gpu().is_none() {
+        return;
+    }
+    let json = tmp("bench-layer.json");
+    let table = deeproots_ok([
+        "bench",
+        "--arch",
+        "conv-16x8x8-32-k3",
+        "--variants",
+        "orig,g4,g16",
+        "--batch",
+        "2",
+        "--min-rounds",
+        "1",
+        "--max-rounds",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(table.contains("conv-16x8x8-32-k3-g16"), "{table}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["arch"], "conv-16x8x8-32-k3");
+    let entries = v["entries"].as_array().unwrap();
+    let names: Vec<_> = entries.iter().map(|e| e["variant"].clone()).collect();
+    assert_eq!(names, ["orig", "g4", "g16"]);
+    for (e, g) in entries.iter().zip([1u64, 4, 16]) {
+        // 32 outputs x 8 x 8 pixels x (16 / g inputs x 9 taps).
+        assert_eq!(e["multiply_adds"].as_u64(), Some(32 * 64 * 16 / g * 9));
+        let (t, m, f) = (
+            e["time_ratio"].as_f64().unwrap(),
+            e["ma_ratio"].as_f64().unwrap(),
+            e["gflops_ratio"].as_f64().unwrap(),
+        );
+        assert!((m - 1.0 / g as f64).abs() < 1e-12 && (f - m / t).abs() < 1e-9 * f);
+    }
+    // Group counts that do not divide the channels are refused by name.
+    let line = deeproots_refuses(["bench", "--arch", "conv-16x8x8-32-k3", "--variants", "g3"]);
+    assert!(line.contains("3 groups do not divide"), "{line}");
+    let line = deeproots_refuses([
+        "bench",
+        "--arch",
+        "conv-16x8x8-32-k3",
+        "--variants",
+        "root-2",
+    ]);
+    assert!(
+        line.contains("unknown variant 'root-2' of a layer"),
+        "{line}"
+    );
 }

@@ -86,6 +86,25 @@ impl LayerSpec {
         Some(spec)
     }
 
+    /// The spec's name in the grammar's shortest form (defaults left out); it parses back to
+    /// the spec.
+    pub fn name(&self) -> String {
+        let mut s = format!(
+            "conv-{}x{}x{}-{}-k{}",
+            self.c_in, self.height, self.width, self.c_out, self.kernel
+        );
+        if self.groups != 1 {
+            s += &format!("-g{}", self.groups);
+        }
+        if self.stride != 1 {
+            s += &format!("-s{}", self.stride);
+        }
+        if self.pad != self.kernel / 2 {
+            s += &format!("-p{}", self.pad);
+        }
+        s
+    }
+
     /// Refuses shapes whose input, weights or output (per image) would not fit
     /// [`MAX_ELEMENTS`], before anything is allocated for them.
     fn check_size(&self, name: &str) -> Result<()> {
