@@ -192,15 +192,23 @@ fn every_zoo_model_runs_on_the_gpu_like_the_reference() {
             .unwrap()
             .fold_batch_norms()
             .unwrap();
-        let x = random(&mut rng, &[&[1][..], &model.graph.inputs[0].shape].concat());
-        let want = reference::graph::run(&model, &[&x]).unwrap();
-        let got = engine
-            .load(&model, m.precision)
-            .unwrap()
-            .run(&[&x])
-            .unwrap();
-        check(&name, m, &got[0], &want[0]);
+        runs_like_the_reference(&engine, m, &mut rng, &name, &model, 1);
     }
+}
+
+/// Runs `model` on a random batch on the GPU and checks it against the CPU reference.
+fn runs_like_the_reference(
+    engine: &Engine,
+    m: &common::Mode,
+    rng: &mut rand::rngs::SmallRng,
+    name: &str,
+    model: &Model,
+    batch: usize,
+) {
+    let x = random(rng, &[&[batch][..], &model.graph.inputs[0].shape].concat());
+    let want = reference::graph::run(model, &[&x]).unwrap();
+    let got = engine.load(model, m.precision).unwrap().run(&[&x]).unwrap();
+    check(name, m, &got[0], &want[0]);
 }
 
 #[test]
@@ -266,13 +274,6 @@ fn layer_names_build_one_conv_of_the_named_shape() {
     for name in ["conv-16x9x9-24-k3-g4-s2", "conv-32x8x8-16-k1"] {
         let model = zoo::build(name, 3).unwrap();
         assert_eq!(model.graph.nodes.len(), 1, "{name}");
-        let x = random(&mut rng, &[&[2][..], &model.graph.inputs[0].shape].concat());
-        let want = reference::graph::run(&model, &[&x]).unwrap();
-        let got = engine
-            .load(&model, m.precision)
-            .unwrap()
-            .run(&[&x])
-            .unwrap();
-        check(name, m, &got[0], &want[0]);
+        runs_like_the_reference(&engine, m, &mut rng, name, &model, 2);
     }
 }
