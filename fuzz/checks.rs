@@ -99,3 +99,42 @@ pub fn image(data: &[u8]) {
     let _ = deeproots::preprocess::load_bytes("fuzz", data, &rgb);
     let _ = deeproots::preprocess::load_bytes("fuzz", data, &grey);
 }
+
+/// A zoo name: layer names (`conv-...`) parsed, and each accepted one named again and parsed
+/// back to the same shape; small accepted layers are also built with zero weights and costed.
+/// Other names go through the zoo's name parser.
+pub fn layer_name(data: &[u8]) {
+    use deeproots::zoo::{self, LayerSpec};
+    let Ok(name) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Some(Ok(spec)) = LayerSpec::parse(name) else {
+        let _ = zoo::parse_name(name);
+        return;
+    };
+    let again = LayerSpec::parse(&spec.name());
+    assert!(
+        matches!(again, Some(Ok(s)) if s == spec),
+        "{name} -> {} -> {again:?}",
+        spec.name()
+    );
+    // Building allocates every weight: only where that is small.
+    let product = |v: &[usize]| v.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+    let side = spec.height.max(spec.width);
+    let small = [
+        product(&[spec.c_in, spec.height, spec.width]),
+        product(&[
+            spec.c_out,
+            spec.c_in / spec.groups,
+            spec.kernel,
+            spec.kernel,
+        ]),
+        product(&[spec.c_out, side, side]),
+    ]
+    .iter()
+    .all(|n| n.is_some_and(|n| n <= 1 << 16))
+        && spec.pad <= 64;
+    if small {
+        let _ = zoo::cost(name);
+    }
+}

@@ -38,6 +38,11 @@ fn image_inputs() {
     replay("image", checks::image);
 }
 
+#[test]
+fn layer_name_inputs() {
+    replay("layer_name", checks::layer_name);
+}
+
 fn data(path: &str) -> Vec<u8> {
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))

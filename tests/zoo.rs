@@ -241,6 +241,7 @@ fn layer_names_build_one_conv_of_the_named_shape() {
         "conv-96x16x16-0-k5",
         "conv-96x16x16-192-k5-q2",
         "conv-96x16x16-192-k5-g",
+        "conv-96x16x16-192-k5-g2-g4",
     ] {
         let e = zoo::LayerSpec::parse(bad).unwrap().unwrap_err().to_string();
         assert!(e.contains("not a layer name"), "{bad}: {e}");

@@ -73,8 +73,14 @@ impl LayerSpec {
             stride: 1,
             pad: kernel / 2,
         };
+        let mut seen = String::new();
         for part in parts {
             let (key, value) = part.split_at_checked(1)?;
+            // Each option once.
+            if seen.contains(key) {
+                return None;
+            }
+            seen.push_str(key);
             match key {
                 "g" => spec.groups = num(value)?,
                 "s" => spec.stride = num(value)?,
