@@ -147,6 +147,10 @@ pub struct BenchEntry {
     /// GFLOP/s over the baseline's (`ma_ratio / time_ratio`): how well the variant's fewer
     /// multiply-adds run.
     pub gflops_ratio: Option<f64>,
+    /// The time over the baseline's round by round (each round runs every variant once, one
+    /// after another): least, median and largest. Drift slower than a round cancels out of
+    /// each; their spread shows how far one run's `time_ratio` can be trusted.
+    pub time_ratio_rounds: Option<[f64; 3]>,
 }
 
 /// The whole benchmark.
@@ -270,6 +274,8 @@ pub fn run(
         }
     }
     progress(total, total);
+    // Each case's times in round order (the medians below sort them).
+    let by_round = times.clone();
     let mut entries: Vec<BenchEntry> = Vec::new();
     for ((name, v, b, cost, _, _), mut t) in cases.into_iter().zip(times) {
         let per = |ms: f64| ms / b as f64;
@@ -289,19 +295,31 @@ pub fn run(
             time_ratio: None,
             ma_ratio: None,
             gflops_ratio: None,
+            time_ratio_rounds: None,
         });
     }
     for i in 0..entries.len() {
-        let base = entries
+        let Some(j) = entries
             .iter()
-            .find(|e| e.variant == "orig" && e.batch == entries[i].batch)
-            .map(|e| (e.median_ms_per_image, e.multiply_adds));
-        if let Some((t, ma)) = base {
-            let time = entries[i].median_ms_per_image / t;
-            let mas = entries[i].multiply_adds as f64 / ma as f64;
-            entries[i].time_ratio = Some(time);
-            entries[i].ma_ratio = Some(mas);
-            entries[i].gflops_ratio = Some(mas / time);
+            .position(|e| e.variant == "orig" && e.batch == entries[i].batch)
+        else {
+            continue;
+        };
+        let time = entries[i].median_ms_per_image / entries[j].median_ms_per_image;
+        let mas = entries[i].multiply_adds as f64 / entries[j].multiply_adds as f64;
+        entries[i].time_ratio = Some(time);
+        entries[i].ma_ratio = Some(mas);
+        entries[i].gflops_ratio = Some(mas / time);
+        let mut r: Vec<f64> = by_round[i]
+            .iter()
+            .zip(&by_round[j])
+            .map(|(t, base)| t / base)
+            .collect();
+        if let (Some(&least), Some(&most)) = (
+            r.iter().min_by(|a, b| a.total_cmp(b)),
+            r.iter().max_by(|a, b| a.total_cmp(b)),
+        ) {
+            entries[i].time_ratio_rounds = Some([least, median(&mut r), most]);
         }
     }
     let a = engine.gpu().adapter();

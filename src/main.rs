@@ -783,6 +783,22 @@ fn bench(dev: &Device, cfg: &BenchConfig, json: Option<&Path>, plot: Option<&Pat
             ratio(e.gflops_ratio)
         );
     }
+    let rounds: Vec<_> = report
+        .entries
+        .iter()
+        .filter(|e| e.variant != "orig")
+        .filter_map(|e| e.time_ratio_rounds.map(|r| (e, r)))
+        .collect();
+    if !rounds.is_empty() {
+        out!("time/orig round by round (least, median, largest):");
+        for (e, [least, mid, most]) in rounds {
+            out!(
+                "  {:<width$} {:>5}   {least:.2}  {mid:.2}  {most:.2}",
+                e.name,
+                e.batch
+            );
+        }
+    }
     if let Some(p) = json {
         std::fs::write(p, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("cannot write {}", p.display()))?;

@@ -166,6 +166,17 @@ fn bench_compares_a_layers_group_counts_with_its_dense_form() {
             e["gflops_ratio"].as_f64().unwrap(),
         );
         assert!((m - 1.0 / g as f64).abs() < 1e-12 && (f - m / t).abs() < 1e-9 * f);
+        // One round: its ratio is the ratio of the (one-round) medians.
+        let r: Vec<f64> = e["time_ratio_rounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            r.iter().all(|&x| (x - t).abs() < 1e-9 * t),
+            "{r:?} against {t}"
+        );
     }
     // Group counts that do not divide the channels are refused by name.
     let line = deeproots_refuses(["bench", "--arch", "conv-16x8x8-32-k3", "--variants", "g3"]);
