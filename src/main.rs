@@ -55,7 +55,8 @@ enum Command {
         #[arg(long, default_value = "f32")]
         precision: String,
     },
-    /// Time zoo variants side by side: the paper's table (MA, params, time, ratios) on this adapter.
+    /// Time zoo variants side by side: the paper's table (MA, params, time, ratios) on this adapter;
+    /// or, given a layer name, the layer at several group counts beside its dense form.
     Bench {
         /// nin, nin28, resnet50, resnet200, googlenet, or a layer name
         /// (conv-<C>x<H>x<W>-<C_out>-k<K>...) to compare its group counts.
