@@ -93,7 +93,7 @@ enum Command {
     },
     /// Per-layer GPU time, share, GFLOP/s and bytes moved (needs timestamp queries).
     Profile {
-        /// A model file, or a zoo name.
+        /// A model file, a zoo name, or a layer name (conv-<C>x<H>x<W>-<C_out>-k<K>...).
         model: String,
         /// Batch size.
         #[arg(long, default_value_t = 1)]
@@ -108,7 +108,7 @@ enum Command {
     /// Time every kernel that can run each convolution of a model on this device, print them
     /// and keep the fastest in the tuning cache, where --tune finds them.
     Tune {
-        /// A model file, or a zoo name.
+        /// A model file, a zoo name, or a layer name (conv-<C>x<H>x<W>-<C_out>-k<K>...).
         model: String,
         /// Batch size.
         #[arg(long, default_value_t = 1)]
@@ -166,7 +166,8 @@ enum ZooCommand {
     },
     /// Write a zoo model (He-normal weights from a seed) as a model file.
     Export {
-        /// Zoo name, e.g. nin-root-8, resnet50-root-64, googlenet.
+        /// Zoo name, e.g. nin-root-8, resnet50-root-64, googlenet, or a layer name such as
+        /// conv-192x32x32-160-k1.
         name: String,
         /// Where to write the .safetensors file.
         path: PathBuf,
