@@ -253,15 +253,16 @@ fn layer_names_build_one_conv_of_the_named_shape() {
     // NIN root-8's conv2a: 8 groups of 12 -> 24, 5x5, 16x16 output.
     let c = zoo::cost("conv-96x16x16-192-k5-g8").unwrap();
     assert_eq!(c.multiply_adds, 12 * 192 * 25 * 16 * 16);
-    // Sizes that would not fit memory are refused before anything is allocated.
-    for huge in [
-        "conv-100000x1x1-100000-k1",
-        "conv-18446744073709551615x2x2-4-k1",
-        "conv-3x8x8-4-k3-p9223372036854775807",
-        "conv-3x100000x100000-4-k1",
+    // Sizes past the graph's bounds are refused by the builder before any weight is drawn (a
+    // 40 GB weight, a shape or padding that overflows).
+    for (huge, want) in [
+        ("conv-100000x1x1-100000-k1", "weight [100000, 100000, 1, 1]"),
+        ("conv-18446744073709551615x2x2-4-k1", "input has more than"),
+        ("conv-3x8x8-4-k3-p9223372036854775807", "must be at most 16777216"),
+        ("conv-3x100000x100000-4-k1", "input has more than"),
     ] {
         let e = zoo::build(huge, 0).unwrap_err().to_string();
-        assert!(e.contains("more than"), "{huge}: {e}");
+        assert!(e.contains(want), "{huge}: {e}");
     }
     // Illegal shapes are refused by the builder, not panicked on.
     assert!(zoo::build("conv-10x8x8-16-k3-g3", 0).is_err());

@@ -206,8 +206,33 @@ impl GraphBuilder {
     }
 
     /// Adds a conv (and its batch norm, named `<name>_bn`); returns the output value.
+    /// Sizes past the bounds a graph file is held to ([`super::MAX_ELEMENTS`],
+    /// [`super::MAX_ATTRIBUTE`]) are refused before any weight is drawn.
     pub fn conv(&mut self, name: &str, input: &str, c: &Conv) -> Result<String> {
-        let [_, c_in, _, _] = nchw(name, self.shape(input)?)?;
+        let in_shape = self.shape(input)?;
+        let [_, c_in, _, _] = nchw(name, in_shape)?;
+        let attributes = [c.kernel, c.stride, c.dilation, [c.groups, c.c_out]]
+            .into_iter()
+            .flatten()
+            .chain(c.padding);
+        if attributes
+            .into_iter()
+            .any(|v| v as u64 > super::MAX_ATTRIBUTE)
+        {
+            return Err(invalid(
+                name,
+                format!(
+                    "kernel, stride, padding, dilation, groups and output channels must be at most {}",
+                    super::MAX_ATTRIBUTE
+                ),
+            ));
+        }
+        if super::bounded_elements(in_shape).is_none() {
+            return Err(invalid(
+                name,
+                format!("input has more than {} elements", super::MAX_ELEMENTS),
+            ));
+        }
         let p = ConvParams {
             c_in,
             c_out: c.c_out,
@@ -226,6 +251,15 @@ impl GraphBuilder {
             .out_dims(self.shape(input)?)
             .map_err(|e| invalid(name, e.to_string()))?;
         let ws = p.weight_shape();
+        if super::bounded_elements(&ws).is_none() || super::bounded_elements(&out).is_none() {
+            return Err(invalid(
+                name,
+                format!(
+                    "weight {ws:?} or output {out:?} has more than {} elements",
+                    super::MAX_ELEMENTS
+                ),
+            ));
+        }
         let fan_in = ws[1] * ws[2] * ws[3];
         let wdata = self.normal(ws.iter().product(), (2.0 / fan_in as f64).sqrt());
         let mut weights = vec![(

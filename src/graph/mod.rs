@@ -144,7 +144,7 @@ pub const MAX_ELEMENTS: usize = 1 << 31;
 pub const MAX_ATTRIBUTE: u64 = 1 << 24;
 
 /// Elements of `shape`, or `None` past [`MAX_ELEMENTS`].
-fn bounded_elements(shape: &[usize]) -> Option<usize> {
+pub(crate) fn bounded_elements(shape: &[usize]) -> Option<usize> {
     shape
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))

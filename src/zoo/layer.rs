@@ -29,10 +29,6 @@ pub struct LayerSpec {
     pub pad: usize,
 }
 
-/// The most values a layer name's input, weights or output (per image) may hold: 2^28 (1 GiB
-/// of f32), far above any layer of the zoo's networks.
-pub const MAX_ELEMENTS: usize = 1 << 28;
-
 const GRAMMAR: &str = "conv-<C>x<H>x<W>-<C_out>-k<K>[-g<groups>][-s<stride>][-p<padding>]";
 
 impl LayerSpec {
@@ -40,18 +36,12 @@ impl LayerSpec {
     /// layer name), an error when it does but does not follow the grammar.
     pub fn parse(name: &str) -> Option<Result<Self>> {
         let rest = name.strip_prefix("conv-")?;
-        Some(
-            Self::parse_rest(rest)
-                .ok_or_else(|| {
-                    invalid(
-                        "zoo",
-                        format!(
-                            "'{name}' is not a layer name ({GRAMMAR}, e.g. conv-96x16x16-192-k5-g8)"
-                        ),
-                    )
-                })
-                .and_then(|spec| spec.check_size(name).map(|()| spec)),
-        )
+        Some(Self::parse_rest(rest).ok_or_else(|| {
+            invalid(
+                "zoo",
+                format!("'{name}' is not a layer name ({GRAMMAR}, e.g. conv-96x16x16-192-k5-g8)"),
+            )
+        }))
     }
 
     fn parse_rest(rest: &str) -> Option<Self> {
@@ -111,45 +101,9 @@ impl LayerSpec {
         s
     }
 
-    /// Refuses shapes whose input, weights or output (per image) would not fit
-    /// [`MAX_ELEMENTS`], before anything is allocated for them.
-    fn check_size(&self, name: &str) -> Result<()> {
-        let product = |v: &[usize]| v.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
-        let side = |x: usize| {
-            x.checked_add(2usize.checked_mul(self.pad)?)
-                .map(|padded| padded.saturating_sub(self.kernel) / self.stride + 1)
-        };
-        let sizes = [
-            ("input", product(&[self.c_in, self.height, self.width])),
-            (
-                "weights",
-                product(&[
-                    self.c_out,
-                    self.c_in / self.groups,
-                    self.kernel,
-                    self.kernel,
-                ]),
-            ),
-            (
-                "output",
-                side(self.height)
-                    .zip(side(self.width))
-                    .and_then(|(h, w)| product(&[self.c_out, h, w])),
-            ),
-        ];
-        for (what, n) in sizes {
-            if n.is_none_or(|n| n > MAX_ELEMENTS) {
-                return Err(invalid(
-                    "zoo",
-                    format!("'{name}': its {what} would hold more than {MAX_ELEMENTS} values"),
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// The model: input `x` of shape `[C, H, W]`, one conv named `conv`, He-normal weights
-    /// from the builder's seed.
+    /// from the builder's seed. Shapes past the graph's bounds are refused by the builder
+    /// before any weight is drawn.
     pub(crate) fn build(&self, mut b: GraphBuilder) -> Result<Model> {
         let x = b.input("x", &[self.c_in, self.height, self.width], None);
         let conv = Conv::new(self.c_out, self.kernel)
