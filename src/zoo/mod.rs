@@ -189,25 +189,21 @@ pub fn names() -> Vec<String> {
 /// Builds a zoo model at its native input size, weights He-normal from `seed`, batch norms
 /// not yet folded (as a trained model's file would have them).
 pub fn build(name: &str, seed: u64) -> Result<Model> {
-    if LayerSpec::parse(name).is_some() {
-        return make(name, Some(seed), 0, false);
-    }
-    let (arch, _) = parse_name(name)?;
-    make(name, Some(seed), arch.input_size(), false)
+    make(name, Some(seed), None, false)
 }
 
 /// Builds a zoo model for a square input of side `size` (the channel and group structure are
 /// unchanged; smaller inputs make the CPU reference affordable in tests). A layer name keeps
 /// the input size it names.
 pub fn build_at(name: &str, seed: u64, size: usize) -> Result<Model> {
-    make(name, Some(seed), size, false)
+    make(name, Some(seed), Some(size), false)
 }
 
 /// GoogLeNet with its two auxiliary training heads as extra outputs: the network the
 /// published GoogLeNet figures describe.
 pub fn build_googlenet_with_aux_heads(name: &str, seed: u64) -> Result<Model> {
     match parse_name(name)? {
-        (Arch::GoogLeNet, _) => make(name, Some(seed), 224, true),
+        (Arch::GoogLeNet, _) => make(name, Some(seed), Some(224), true),
         _ => Err(invalid("zoo", format!("'{name}' is not a GoogLeNet"))),
     }
 }
@@ -215,18 +211,15 @@ pub fn build_googlenet_with_aux_heads(name: &str, seed: u64) -> Result<Model> {
 /// Multiply-adds and parameters per image of a zoo model as it runs (batch norms folded),
 /// without drawing weights.
 pub fn cost(name: &str) -> Result<Cost> {
-    let size = match LayerSpec::parse(name) {
-        Some(_) => 0,
-        None => parse_name(name)?.0.input_size(),
-    };
-    Ok(make(name, None, size, false)?
+    Ok(make(name, None, None, false)?
         .fold_batch_norms()?
         .graph
         .total_cost())
 }
 
-/// `seed: None` builds with zero weights (costs only). `size` is ignored for a layer name.
-fn make(name: &str, seed: Option<u64>, size: usize, aux: bool) -> Result<Model> {
+/// `seed: None` builds with zero weights (costs only). `size`: the input's side, `None` for the
+/// architecture's own (a layer name keeps the size it names).
+fn make(name: &str, seed: Option<u64>, size: Option<usize>, aux: bool) -> Result<Model> {
     let mut b = GraphBuilder::new(name, seed.unwrap_or(0));
     if seed.is_none() {
         b = b.with_zero_weights();
@@ -235,6 +228,7 @@ fn make(name: &str, seed: Option<u64>, size: usize, aux: bool) -> Result<Model> 
         return spec?.build(b);
     }
     let (arch, variant) = parse_name(name)?;
+    let size = size.unwrap_or(arch.input_size());
     match arch {
         Arch::Nin => nin::build(b, 3, size, variant),
         Arch::Nin28 => nin::build(b, 1, size, variant),
