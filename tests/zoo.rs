@@ -258,7 +258,10 @@ fn layer_names_build_one_conv_of_the_named_shape() {
     for (huge, want) in [
         ("conv-100000x1x1-100000-k1", "weight [100000, 100000, 1, 1]"),
         ("conv-18446744073709551615x2x2-4-k1", "input has more than"),
-        ("conv-3x8x8-4-k3-p9223372036854775807", "must be at most 16777216"),
+        (
+            "conv-3x8x8-4-k3-p9223372036854775807",
+            "must be at most 16777216",
+        ),
         ("conv-3x100000x100000-4-k1", "input has more than"),
     ] {
         let e = zoo::build(huge, 0).unwrap_err().to_string();
