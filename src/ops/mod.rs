@@ -138,7 +138,7 @@ pub(crate) fn u32_of(op: &str, what: &str, v: usize) -> Result<u32> {
 /// Checks that `shape` is 4-D NCHW with no zero dimension.
 pub fn nchw(op: &str, shape: &[usize]) -> Result<[usize; 4]> {
     match *shape {
-        [n, c, h, w] if n * c * h * w > 0 => Ok([n, c, h, w]),
+        [n, c, h, w] if ![n, c, h, w].contains(&0) => Ok([n, c, h, w]),
         [_, _, _, _] => Err(invalid(op, format!("zero-sized input {shape:?}"))),
         _ => Err(invalid(
             op,
