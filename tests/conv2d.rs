@@ -670,6 +670,23 @@ fn the_split_kernel_splits_k_only_where_a_large_gpu_would_idle() {
         layer(128, 128, 3, 1, 1, 64).algorithm(cpu),
         ConvAlgorithm::DirectRow8
     );
+    // Three per group (GoogLeNet's conv2 at 64 groups): the row-reuse GEMM where subgroups
+    // share its weights and the window is wider than 1; else still the direct row runs.
+    let three = layer(64, 192, 3, 1, 1, 64);
+    let cpu_sg = Target {
+        subgroup: Some(8),
+        ..cpu
+    };
+    assert_eq!(three.algorithm(cpu), ConvAlgorithm::DirectRow8);
+    assert_eq!(three.algorithm(cpu_sg), ConvAlgorithm::Gemm8Row8Sg);
+    let mut column = three.clone();
+    column.kernel = [3, 1];
+    column.padding = [1, 0, 1, 0];
+    assert_eq!(column.algorithm(cpu_sg), ConvAlgorithm::DirectRow8);
+    assert_eq!(
+        layer(128, 128, 3, 1, 1, 64).algorithm(cpu_sg),
+        ConvAlgorithm::DirectRow8
+    );
 }
 
 #[test]

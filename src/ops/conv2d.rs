@@ -602,12 +602,12 @@ impl ConvParams {
     /// least 4 output channels, the direct kernel with row runs otherwise (depthwise); on CPU
     /// adapters the matmul with 8 x 8 tiles for pointwise layers
     /// (with subgroups, the subgroup form with as many channels per invocation as the launch
-    /// can use, [`ConvAlgorithm::MatmulSg`]), the implicit GEMM where a group has at
-    /// least 4 output channels (the 8 x 8 row-reuse form with subgroup weights where the device
-    /// has subgroups, the window is wider than 1 and the dilation along x is 1; else, where a
-    /// group has at least 8, 8-channel tiles: without subgroups the row-reuse form where also
-    /// the stride along x is 1 and the window is at least 5 wide, else the subgroup form where
-    /// the device has subgroups; else 4-channel tiles), and
+    /// can use, [`ConvAlgorithm::MatmulSg`]), the 8 x 8 row-reuse implicit GEMM with subgroup
+    /// weights where a group has at least 3 output channels, the device has subgroups, the
+    /// window is wider than 1 and the dilation along x is 1; else the implicit GEMM where a
+    /// group has at least 4 (where it has at least 8, 8-channel tiles: without subgroups the
+    /// row-reuse form where also the stride along x is 1 and the window is at least 5 wide,
+    /// else the subgroup form where the device has subgroups; else 4-channel tiles), and
     /// the direct kernel with row runs otherwise (runs of 8 on CPU adapters, of 4 on GPUs). The measurements
     /// behind the rule are in docs/results/; [`crate::tune`] replaces it by measurements on
     /// the device at hand.
@@ -626,9 +626,11 @@ impl ConvParams {
             // The matmuls run only pointwise layers: the others choose as if nothing was forced.
             Some(a) if !a.is_matmul() => a,
             // From 4 outputs per group (HALF tiles up to 4): 1.8-4.3x `gemm` on lavapipe
-            // (docs/results/lavapipe-unrolled-rows.txt).
+            // (docs/results/lavapipe-unrolled-rows.txt). At 3 (a half tile, one row idle)
+            // 1.1-3.3x `direct-row8` on the five layers of docs/results/lavapipe-mesa25.txt,
+            // on Mesa 22.3 and 25.0; at 2 it lost on 7 of 10 (five layers, two drivers).
             _ if target.cpu
-                && per_group >= 4
+                && per_group >= 3
                 && sg
                 && self.dilation[1] == 1
                 && self.kernel[1] > 1 =>
