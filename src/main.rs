@@ -860,8 +860,9 @@ fn model_or_zoo(model: &str) -> Result<Model> {
         load_model(Path::new(model))
     } else {
         let built = deeproots::zoo::build(model, 0);
+        // A layer name's error already names the layer.
         let built = if deeproots::zoo::LayerSpec::parse(model).is_some() {
-            built.with_context(|| format!("cannot build the layer '{model}'"))?
+            built?
         } else {
             built.with_context(|| format!("'{model}' is neither a model file nor a zoo name"))?
         };

@@ -181,7 +181,8 @@ fn bench_compares_a_layers_group_counts_with_its_dense_form() {
     // Group counts that do not divide the channels are refused by name.
     let line = deeproots_refuses(["bench", "--arch", "conv-16x8x8-32-k3", "--variants", "g3"]);
     assert!(
-        line.contains("groups 3 must divide c_in 16 and c_out 32"),
+        line.contains("conv-16x8x8-32-k3-g3: cannot build the layer")
+            && line.contains("groups 3 must divide c_in 16 and c_out 32"),
         "{line}"
     );
     let line = deeproots_refuses([

@@ -266,6 +266,7 @@ fn layer_names_build_one_conv_of_the_named_shape() {
     ] {
         let e = zoo::build(huge, 0).unwrap_err().to_string();
         assert!(e.contains(want), "{huge}: {e}");
+        assert!(e.starts_with(&format!("{huge}: cannot build")), "{e}");
     }
     // Illegal shapes are refused by the builder, not panicked on.
     assert!(zoo::build("conv-10x8x8-16-k3-g3", 0).is_err());

@@ -225,7 +225,10 @@ fn make(name: &str, seed: Option<u64>, size: Option<usize>, aux: bool) -> Result
         b = b.with_zero_weights();
     }
     if let Some(spec) = LayerSpec::parse(name) {
-        return spec?.build(b);
+        // The builder's error names the node ("conv"); say which layer it was.
+        return spec?
+            .build(b)
+            .map_err(|e| invalid(name, format!("cannot build the layer: {e}")));
     }
     let (arch, variant) = parse_name(name)?;
     let size = size.unwrap_or(arch.input_size());
