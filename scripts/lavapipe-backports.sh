@@ -8,8 +8,8 @@
 #   scripts/lavapipe-backports.sh /opt/lavapipe-bpo
 #   (. /opt/lavapipe-bpo/env.sh && cargo run --release -- info)   # "llvmpipe Mesa 25.0.7-..."
 #
-# Debian 12 (bookworm) on x86-64 only; needs apt-get and dpkg-deb, and the network access apt
-# has. The driver uses the system's LLVM (libllvm15, which mesa-vulkan-drivers already pulls in).
+# Debian 12 (bookworm), x86-64, not root; install Debian's mesa-vulkan-drivers first: the new
+# driver uses the system's Vulkan loader and LLVM (libvulkan1, libllvm15), which that pulls in.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
