@@ -119,8 +119,8 @@ fn main8_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // has one phase and a unit step compiled in. Workgroups as main8_sg's, over
 // batch * H_out * ceil(W_out / 8) pixel tiles.
 // Override HALF: the launch runs only each group's channel tile, which holds 4 or fewer
-// channels (M <= 4, where this kernel is forced): channels 4..7 are neither computed nor
-// stored.
+// channels (M <= 4: the default rule takes this kernel from M = 3, tuning or forcing below):
+// channels 4..7 are neither computed nor stored.
 override HALF: bool = false;
 // Override WIDE: the launch runs only each group's last two channel tiles as one of 12
 // channels (M mod 8 in 1..4 and M > 8: groups of 12 or 20 outputs): channels 8..11 in a third

@@ -1037,10 +1037,10 @@ impl ConvParams {
             }
             if algorithm == ConvAlgorithm::Gemm8Row8Sg {
                 // One 8-channel tile per workgroup row; pixel tiles are runs of 8 in a row (in
-                // two rows with ROWS2). A
-                // last tile of 4 or fewer channels joins the one before it in a launch of
-                // 12-channel tiles (WIDE); in groups of 4 or fewer outputs (where this kernel
-                // is forced) the one launch computes half tiles (HALF).
+                // two rows with ROWS2). A last tile of 4 or fewer channels joins the one before
+                // it in a launch of 12-channel tiles (WIDE); in groups of 4 or fewer outputs
+                // (3 or 4 by the default rule, fewer where tuned or forced) the one launch
+                // computes half tiles (HALF).
                 // Row pairs halve the pixel tiles: not where that leaves fewer than 8 (a 7x7 map
                 // at batch 1: 512 -> 512 3x3 9.7 ms with single rows, 15.6 with pairs on
                 // lavapipe; 145 and 133 ms at batch 16).
