@@ -211,14 +211,11 @@ impl GraphBuilder {
     pub fn conv(&mut self, name: &str, input: &str, c: &Conv) -> Result<String> {
         let in_shape = self.shape(input)?;
         let [_, c_in, _, _] = nchw(name, in_shape)?;
-        let attributes = [c.kernel, c.stride, c.dilation, [c.groups, c.c_out]]
+        let mut attributes = [c.kernel, c.stride, c.dilation, [c.groups, c.c_out]]
             .into_iter()
             .flatten()
             .chain(c.padding);
-        if attributes
-            .into_iter()
-            .any(|v| v as u64 > super::MAX_ATTRIBUTE)
-        {
+        if attributes.any(|v| v as u64 > super::MAX_ATTRIBUTE) {
             return Err(invalid(
                 name,
                 format!(
@@ -248,7 +245,7 @@ impl GraphBuilder {
             },
         };
         let out = p
-            .out_dims(self.shape(input)?)
+            .out_dims(in_shape)
             .map_err(|e| invalid(name, e.to_string()))?;
         let ws = p.weight_shape();
         if super::bounded_elements(&ws).is_none() || super::bounded_elements(&out).is_none() {
