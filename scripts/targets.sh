@@ -8,8 +8,9 @@
 #   scripts/targets.sh /tmp/targets --seconds 1                      # a GPU: a second per variant
 #   scripts/targets.sh /tmp/targets --min-rounds 3 --max-rounds 3    # lavapipe, 2 cores: 75 s
 #
-# Environment: DEEPROOTS (the binary; default target/release/deeproots, built if missing),
-# DEEPROOTS_BACKEND (as for deeproots), XDG_RUNTIME_DIR (default /tmp/xdg).
+# Environment: DEEPROOTS (a binary to use; default: target/release/deeproots, built first),
+# DEEPROOTS_REV (the commit that binary came from, for the summary), DEEPROOTS_BACKEND,
+# XDG_RUNTIME_DIR (default /tmp/xdg).
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -19,16 +20,19 @@ fi
 out="$1"
 shift
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-bin="${DEEPROOTS:-$here/../target/release/deeproots}"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg}"
 mkdir -p "$XDG_RUNTIME_DIR" "$out" && chmod 700 "$XDG_RUNTIME_DIR" 2>/dev/null || true
-if [ ! -x "$bin" ]; then
+# Built from the working tree, so that the summary's commit is the binary's.
+if [ -z "${DEEPROOTS:-}" ]; then
     (cd "$here/.." && cargo build --release --quiet)
+    DEEPROOTS="$here/../target/release/deeproots"
+    DEEPROOTS_REV="$(git -C "$here/.." describe --always --dirty 2>/dev/null || true)"
 fi
+bin="$DEEPROOTS"
 
 summary="$out/summary.txt"
 {
-    echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $("$bin" --version), commit $(git -C "$here/.." describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $bin ($("$bin" --version), commit ${DEEPROOTS_REV:-unknown})"
     echo "# bench options: ${*:-(defaults)}"
     "$bin" info | head -1
 } > "$summary"
