@@ -12,7 +12,9 @@
 # Needs root (or ptrace rights over the child) for /proc/<pid>/mem, and perf, objdump, python3
 # (Debian: linux-perf, binutils).
 # Environment: DEEPROOTS (the binary; default target/release/deeproots), DEEPROOTS_BACKEND
-# (default vulkan), XDG_RUNTIME_DIR (default /tmp/xdg).
+# (default vulkan), XDG_RUNTIME_DIR (default /tmp/xdg), KEEP (set: keep the copied code and the
+# samples, to read the code around a hot address: objdump -D -b binary -mi386:x86-64
+# --adjust-vma=0x<start> <dir>/<start>.bin).
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -33,7 +35,11 @@ done
 [ -x "$bin" ] || { echo "no deeproots binary at $bin (cargo build --release)" >&2; exit 1; }
 
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+if [ -n "${KEEP:-}" ]; then
+    trap 'echo "kept in $work: regions (start end), <start>.bin (the code), perf.data, profile.txt" >&2' EXIT
+else
+    trap 'rm -rf "$work"' EXIT
+fi
 
 perf record -q -e cpu-clock -F 2000 -o "$work/perf.data" -- \
     "$bin" profile "$model" --batch "$batch" >"$work/profile.txt" 2>&1 &
