@@ -13,7 +13,7 @@
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 dir="$(mkdir -p "$1" && cd "$1" && pwd)"
