@@ -21,7 +21,8 @@ out="$1"
 shift
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg}"
-mkdir -p "$XDG_RUNTIME_DIR" "$out" && chmod 700 "$XDG_RUNTIME_DIR" 2>/dev/null || true
+mkdir -p "$XDG_RUNTIME_DIR" "$out"
+chmod 700 "$XDG_RUNTIME_DIR" 2>/dev/null || true
 # Built from the working tree, so that the summary's commit is the binary's.
 if [ -z "${DEEPROOTS:-}" ]; then
     (cd "$here/.." && cargo build --release --quiet)
